@@ -1,0 +1,44 @@
+# meterlink: every target runs inside .venv, which `make setup` builds.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.setup-stamp
+
+.PHONY: setup sim test bench soak flash deploy repl clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml tools/fetch_mplib.py
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make setup: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python tools/fetch_mplib.py build/mplib
+	@touch $(STAMP)
+
+# A whole simulated site on the host board; exits by itself with a summary.
+sim: setup
+	$(BIN)/meterlink sim $(SIM_ARGS)
+
+test: setup
+	$(BIN)/python -m pytest -q -m "not soak" $(TEST_ARGS)
+
+# Long runs CI skips.
+soak: setup
+	$(BIN)/python -m pytest -q -m soak $(TEST_ARGS)
+
+bench: setup
+	$(BIN)/meterlink bench --json
+
+flash: setup
+	$(BIN)/meterlink flash --port $(PORT) $(FIRMWARE)
+
+deploy: setup
+	$(BIN)/meterlink deploy --port $(PORT) --board $(BOARD)
+
+repl: setup
+	$(BIN)/meterlink repl --port $(PORT)
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

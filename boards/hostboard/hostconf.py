@@ -1,0 +1,45 @@
+"""The host board's wiring, read once at start from the JSON file named by METERLINK_HOSTBOARD.
+
+The launcher (tools/meterlink_tools/hostboard.py) writes that file: which RFC 2217 URL each
+UART reaches, which pins ride on a UART's control lines, the clock, the flash image, the reset
+cause of this boot, and where pin changes are logged.  Without the variable the board starts
+with nothing wired and real time, which is enough to import the firmware.
+"""
+import json
+import os
+
+DEFAULTS = {
+    "uarts": {},          # "2": "rfc2217://127.0.0.1:40001"
+    "pin_lines": {},      # "RS485_DE": [2, "rts"]: the pin is that UART's RTS line
+    "inputs": {},         # "SAFE_BUTTON": 1: level an input pin reads
+    "clock": None,        # {"addr": "127.0.0.1:40000", "token": "fw1"} for virtual time
+    "flash": None,        # {"image": path, "block_size": 4096, "blocks": 512, "fail_after_writes": N}
+    "reset_cause": 1,     # PWRON_RESET
+    "unique_id": "6d6c00000001",
+    "rtc": 0,             # seconds since 2000-01-01 that the RTC reads at this boot
+    "pin_log": None,      # path: one line per output pin change
+    "host_dirs": {},      # mount point -> host directory, e.g. "/host/firmware"
+    "sys_path": None,     # list, defaults to ESP32's ['', '.frozen', '/lib']
+    "wdt_real_guard_s": 120,
+}
+
+conf = dict(DEFAULTS)
+_path = os.getenv("METERLINK_HOSTBOARD")
+if _path:
+    with open(_path) as f:
+        conf.update(json.load(f))
+
+pin_log = open(conf["pin_log"], "a") if conf["pin_log"] else None
+
+
+def uart_url(uart_id):
+    return conf["uarts"].get(str(uart_id))
+
+
+def pin_line(name):
+    v = conf["pin_lines"].get(str(name))
+    return (int(v[0]), v[1]) if v else None
+
+
+def input_level(name, default=1):
+    return conf["inputs"].get(str(name), default)

@@ -1,0 +1,74 @@
+"""Host board start-up: what the ESP32's _boot.py does, then the firmware's boot.py and main.py.
+
+Run by the launcher as `micropython -X heapsize=N run.py [script]`.  With a script, that
+script runs instead of boot.py/main.py (tests drive firmware parts this way).  With
+`micropython -i`, the REPL follows, as on a board.
+"""
+import sys
+
+import hostconf
+
+conf = hostconf.conf
+
+import hostclock  # noqa: E402
+
+hostclock.setup(conf)
+hostclock.install()
+hostclock.heap_probe = bool(conf.get("heap_probe"))
+
+import machine  # noqa: E402  (the host board's machine.py, found first on the path)
+
+machine._boot(conf)
+
+
+def _quit():
+    machine._exit(0)
+
+
+hostclock.clock.on_quit = _quit
+
+import os  # noqa: E402
+import vfs  # noqa: E402
+
+_flash = conf.get("flash")
+if _flash:
+    import flashdev
+    _dev = flashdev.open_image(_flash)
+    vfs.umount("/")
+    flashdev.mount_root(_dev)
+    for _mp, _path in conf.get("host_dirs", {}).items():
+        vfs.mount(vfs.VfsPosix(_path), _mp)
+    os.chdir("/")
+
+if conf.get("sys_path") is not None:
+    sys.path[:] = conf["sys_path"]
+
+# files the launcher provisions (config.json, secrets.json...), written as a deploy would
+for _name, _text in (conf.get("files") or {}).items():
+    with open(_name + ".tmp", "w") as _f:
+        _f.write(_text)
+    os.rename(_name + ".tmp", _name)
+
+
+def _run_file(path):
+    with open(path) as f:
+        src = f.read()
+    exec(src, {"__name__": "__main__", "__file__": path})
+
+
+def main():
+    script = conf.get("script")
+    try:
+        if script:
+            _run_file(script)
+        else:
+            app_dir = conf.get("app_dir", "")
+            _run_file(app_dir + "/boot.py" if app_dir else "boot.py")
+            _run_file(app_dir + "/main.py" if app_dir else "main.py")
+    finally:
+        machine._save_state()
+        if hostconf.pin_log:
+            hostconf.pin_log.flush()
+
+
+main()

@@ -1,0 +1,2 @@
+"""meterlink: an ESP32 + SIMCom energy-meter communication terminal."""
+VERSION = "0.1.0"

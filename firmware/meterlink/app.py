@@ -1,0 +1,95 @@
+"""The application: builds the services from the board and the configuration, runs asyncio.
+
+One `main()`, long-lived tasks: each task reports to the watchdog and is restarted with a
+growing delay if it fails; a task that keeps failing stops reporting and the watchdog resets
+the terminal.  The capabilities (meter poller, Modbus poller, modem supervisor, uplink,
+config push) register their tasks with `App.add_task`.
+"""
+import asyncio
+import gc
+import sys
+
+from meterlink import VERSION
+from meterlink.proto import config as configmod
+from meterlink.services import bootguard, log
+from meterlink.services.clock import Clock
+from meterlink.services.leds import Leds
+from meterlink.services.watchdog import Watchdog
+
+CONFIG_FILE = "config.json"
+RESTART_DELAYS_MS = (1000, 5000, 30000, 120000)
+
+
+class App:
+    def __init__(self, hw, cfg):
+        self.hw = hw
+        self.cfg = cfg
+        self.clock = Clock(hw.rtc())
+        log.set_stamp(self.clock.stamp)
+        self.leds = Leds(hw)
+        self.watchdog = Watchdog(hw, cfg.get("watchdog", {}))
+        self.tasks = []          # (name, coroutine function, max silence in s)
+        self.failures = {}       # task name -> failures so far
+        self.stopping = False
+
+    def add_task(self, name, fn, max_silence_s):
+        """Run `fn()` as a task; it must call `app.alive(name)` at least every max_silence_s."""
+        self.tasks.append((name, fn, max_silence_s))
+
+    def alive(self, name):
+        self.watchdog.alive(name)
+
+    async def _supervise(self, name, fn):
+        while True:
+            try:
+                await fn()
+                log.warn("app", "task %s ended" % name)
+                return
+            except Exception as e:   # noqa: BLE001  a task's failure is counted, not fatal
+                n = self.failures.get(name, 0) + 1
+                self.failures[name] = n
+                log.error("app", "task %s failed (%d): %r" % (name, n, e))
+                sys.print_exception(e)
+                delay = RESTART_DELAYS_MS[min(n, len(RESTART_DELAYS_MS)) - 1]
+                if n > len(RESTART_DELAYS_MS):
+                    self.watchdog.unwatch(name)
+                    self.watchdog.watch(name, 0)   # stop feeding: let the watchdog reset us
+                    return
+                await asyncio.sleep_ms(delay)
+
+    async def main(self):
+        self.leds.set("power", True)
+        log.info("app", "meterlink %s on board %s, reset cause: %s, device %s"
+                 % (VERSION, self.hw.name, self.hw.reset_cause_name(), self.hw.unique_id()))
+        for name, fn, silence in self.tasks:
+            self.watchdog.watch(name, silence)
+            asyncio.create_task(self._supervise(name, fn))
+        gc.collect()
+        await self.watchdog.run()
+
+
+def build(hw=None):
+    """The app for this board and the configuration on flash."""
+    if hw is None:
+        import board
+        hw = board.build()
+    cfg, err = configmod.load(CONFIG_FILE)
+    app = App(hw, cfg)
+    if err:
+        log.error("config", err + "; running on the built-in defaults")
+    return app
+
+
+def start():
+    app = build()
+    try:
+        asyncio.run(app.main())
+    except KeyboardInterrupt:
+        app.watchdog.park()
+        bootguard.confirm()
+        app.leds.set("power", False)
+        print("meterlink: stopped (Ctrl-C); the REPL is yours. machine.reset() restarts the terminal.")
+    except Exception as e:   # noqa: BLE001  an escaped error is a crash: count it and reset
+        log.error("app", "crashed: %r" % e)
+        sys.print_exception(e)
+        app.hw.reset()

@@ -1,0 +1,1 @@
+"""Device drivers: meter sessions, the Modbus master, the modem."""

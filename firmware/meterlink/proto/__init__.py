@@ -1,0 +1,1 @@
+"""Pure protocol code: no I/O, runs under MicroPython and CPython alike."""

@@ -1,0 +1,1 @@
+"""Long-lived services: poller, spool, uplink, config, LEDs, watchdog, clock."""

@@ -1,0 +1,1 @@
+"""Simulators: serial wires, meters, Modbus devices, the modem; CPython only, independent of the firmware."""
