@@ -148,12 +148,19 @@ class VirtualClock:
 
     def _idle_line(self, deadline_us):
         parts = [b"I ", b"-" if deadline_us is None else str(deadline_us).encode()]
-        for l in self.links:
-            parts.append(b" %s:%d:%d" % (str(l.link_id).encode(), l.tx_count, l.rx_count))
+        for u in self.links:
+            parts.append(b" %s:%d:%d" % (str(u.link_id).encode(), u.tx_count, u.rx_count))
         parts.append(b"\n")
         return b"".join(parts)
 
+    def _pump_links(self):
+        # what a UART driver does in its interrupt: move received bytes into the ring buffer
+        for u in self.links:
+            u.pump()
+
     def wait(self, deadline_us, objs):
+        """Block until one of objs is readable, a UART received something, or the clock reaches
+        deadline_us (None: no deadline).  Callers re-check their condition and call again."""
         if heap_probe:
             _probe_heap()
         while True:
@@ -166,8 +173,14 @@ class VirtualClock:
             p = _RealPoll()
             for o in objs:
                 p.register(o, POLLIN)
+            linksocks = []
+            for u in self.links:
+                if u.sock not in objs:
+                    p.register(u.sock, POLLIN)
+                    linksocks.append(u.sock)
             ev = p.poll(0)
             if ev:
+                self._pump_links()
                 return ev
             d = deadline_us
             if wdt is not None and (d is None or wdt < d):
@@ -181,6 +194,7 @@ class VirtualClock:
             if len(mine) != len(ev):
                 self._read_ctrl()
             if mine:
+                self._pump_links()
                 return mine
 
 

@@ -263,7 +263,7 @@ class UART(io.IOBase):
         self._tx_free_us = 0
         self.rx_overflows = 0
         _uart_links[id] = self
-        _clock().links.append(self._link)
+        _clock().links.append(self)
         for pid, p in _pins.items():
             line = hostconf.pin_line(pid)
             if line and line[0] == id and p._value is not None:
@@ -299,8 +299,8 @@ class UART(io.IOBase):
         if _uart_links.get(self._id) is self:
             del _uart_links[self._id]
         links = _clock().links
-        if self._link in links:
-            links.remove(self._link)
+        if self in links:
+            links.remove(self)
         self._link.close()
 
     def _apply_line(self, line, v):
@@ -309,8 +309,11 @@ class UART(io.IOBase):
         elif line == "dtr":
             self._link.set_control(rfc2217.CTRL_DTR_ON if v else rfc2217.CTRL_DTR_OFF)
 
+    def _frame_bits(self):
+        return 1 + self._bits + (0 if self._parity is None else 1) + self._stop
+
     def _char_us(self):
-        return (1 + self._bits + (0 if self._parity is None else 1) + self._stop) * 1000000 // self._baudrate
+        return (self._frame_bits() * 1000000 + self._baudrate - 1) // self._baudrate
 
     def _pump(self):
         link = self._link
@@ -322,6 +325,27 @@ class UART(io.IOBase):
             drop = min(over, len(link.rx) - before)
             link.rx[len(link.rx) - drop:] = b""
             self.rx_overflows += drop
+
+    # -- what the host clock needs: the link's byte counts and the driver's receive --
+
+    @property
+    def link_id(self):
+        return self._id
+
+    @property
+    def tx_count(self):
+        return self._link.tx_count
+
+    @property
+    def rx_count(self):
+        return self._link.rx_count
+
+    @property
+    def sock(self):
+        return self._link.sock
+
+    def pump(self):
+        self._pump()
 
     # -- polling support for the host select --
 
@@ -416,7 +440,8 @@ class UART(io.IOBase):
         c = _clock()
         n = len(data)
         start = max(c.now_us(), self._tx_free_us)
-        self._tx_free_us = start + n * self._char_us()
+        # rounded up: the last stop bit has surely left when flush() returns
+        self._tx_free_us = start + (n * self._frame_bits() * 1000000 + self._baudrate - 1) // self._baudrate
         self._link.write(data)
         return n
 
