@@ -14,10 +14,16 @@ from meterlink.proto import config as configmod
 from meterlink.services import bootguard, log
 from meterlink.services.clock import Clock
 from meterlink.services.leds import Leds
+from meterlink.services.readings import ReadingSink
 from meterlink.services.watchdog import Watchdog
 
 CONFIG_FILE = "config.json"
 RESTART_DELAYS_MS = (1000, 5000, 30000, 120000)
+
+# The capabilities: each module has setup(app), which registers its tasks.  Listed in the
+# order they start.  A module missing from this build (an older deploy) is skipped with a log.
+CAPABILITIES = (
+)
 
 
 class App:
@@ -28,6 +34,7 @@ class App:
         log.set_stamp(self.clock.stamp)
         self.leds = Leds(hw)
         self.watchdog = Watchdog(hw, cfg.get("watchdog", {}))
+        self.readings = ReadingSink()
         self.tasks = []          # (name, coroutine function, max silence in s)
         self.failures = {}       # task name -> failures so far
         self.stopping = False
@@ -38,6 +45,15 @@ class App:
 
     def alive(self, name):
         self.watchdog.alive(name)
+
+    def setup_capabilities(self, names=CAPABILITIES):
+        for name in names:
+            try:
+                mod = __import__(name, None, None, ["setup"])
+            except ImportError as e:
+                log.error("app", "capability %s missing: %r" % (name, e))
+                continue
+            mod.setup(self)
 
     async def _supervise(self, name, fn):
         while True:
@@ -77,6 +93,7 @@ def build(hw=None):
     app = App(hw, cfg)
     if err:
         log.error("config", err + "; running on the built-in defaults")
+    app.setup_capabilities()
     return app
 
 

@@ -54,6 +54,10 @@ def _lazy(module, fn):
     return getattr(importlib.import_module("meterlink_tools." + module), fn)
 
 
+# Modules that add commands with @command (imported when the parser is built).
+COMMAND_MODULES = [
+]
+
 PENDING = [
     ("readout", "parse captured IEC 62056-21 answers", "issue 3: meter reading"),
     ("discover", "find the meters on an RS-485 line", "issue 3: meter reading"),
@@ -74,6 +78,9 @@ def build_parser():
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     _add_sim(sub)
     _add_bench(sub)
+    import importlib
+    for mod in COMMAND_MODULES:
+        importlib.import_module("meterlink_tools." + mod)
     for name, (fn, help) in COMMANDS.items():
         p = sub.add_parser(name, help=help)
         getattr(fn, "configure", lambda p: None)(p)

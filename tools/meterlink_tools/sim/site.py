@@ -5,7 +5,15 @@ RS-485.  site L ("large"): 32 meters and 64 Modbus devices on one RS-485 line.  
 simulators are added by the capabilities that read them; a port with nothing on it is an open
 cable.
 """
+import importlib
+
 from .wire import Medium, RFC2217Port
+
+# Modules that put simulated devices on a site: each has `async populate(site, args)` and
+# may add to `site.config` (the firmware's config.json) and `site.summaries` (callables
+# returning dicts merged into the run's summary).
+POPULATORS = [
+]
 
 
 class Site:
@@ -16,6 +24,7 @@ class Site:
         self.media = {}      # port name -> Medium
         self.ports = {}      # port name -> RFC2217Port
         self.config = {}     # the firmware's config.json
+        self.summaries = []  # callables -> dict, merged into the run's summary
         self.uart_ids = {"modem": 1, "rs485": 2, "optical": 3, "rs232": 4}
 
     async def add_port(self, name, bus=False, echo=False):
@@ -30,7 +39,10 @@ class Site:
         return {self.uart_ids[n]: p.url for n, p in self.ports.items()}
 
     def summary(self):
-        return {"site": self.name}
+        out = {"site": self.name}
+        for fn in self.summaries:
+            out.update(fn())
+        return out
 
     def close(self):
         for p in self.ports.values():
@@ -47,5 +59,7 @@ async def build(name, loop, clock, args):
     await site.add_port("modem")
     if args is not None and getattr(args, "period", None):
         site.config["send_period_min"] = args.period
+    for name in POPULATORS:
+        await importlib.import_module("meterlink_tools.sim." + name).populate(site, args)
     return site
 

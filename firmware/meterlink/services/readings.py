@@ -1,0 +1,31 @@
+"""Where readings go: pollers `put()` them, the spool (and tests) subscribe.
+
+A reading set is one device's values at one moment:
+    (source, t, clock_ok, values)
+- source: "meter:<address or port>" for IEC 62056-21 meters, "mb:<port>:<unit id>" for
+  Modbus devices;
+- t: Unix seconds (UTC) from the terminal's clock; clock_ok is False when the RTC had never
+  been set (the time is then uptime-based and the collector must not trust it);
+- values: {key: (value, unit)}: key is an OBIS code ("1.8.0") or a Modbus profile's semantic
+  key ("voltage_l1"); value is the exact decimal text ("012345.678") or an int; unit a string
+  or None.
+"""
+
+
+class ReadingSink:
+    def __init__(self):
+        self._subscribers = []
+        self.count = 0
+        self.last = {}       # source -> last reading set (for status and the REPL)
+
+    def subscribe(self, fn):
+        """fn(reading) is called for every reading set, in order."""
+        self._subscribers.append(fn)
+
+    def put(self, source, t, clock_ok, values):
+        r = (source, t, clock_ok, values)
+        self.count += 1
+        self.last[source] = r
+        for fn in self._subscribers:
+            fn(r)
+        return r

@@ -1,0 +1,24 @@
+"""Heap figures: the live Python heap of the firmware on the host board over full cycles."""
+import argparse
+import tempfile
+
+from . import simclock
+from .simrun import run_site
+
+SITE_S_DURATION = "30m"
+
+
+def _run(site, duration):
+    args = argparse.Namespace(site=site, modem="sim7600", duration=duration, period=None,
+                              speed="max", outage=[], forever=False, json=True, rundir=None,
+                              heapsize=None)
+    rundir = tempfile.mkdtemp(prefix="meterlink-bench-")
+    return simclock.run(lambda m: run_site(args, m, rundir))
+
+
+def heap_peak_site_s():
+    s = _run("small", SITE_S_DURATION)
+    return [{"figure": "heap_peak_kb_site_s", "value": s["heap_peak_kb"], "unit": "KiB",
+             "note": "live heap after collection at every wait, unix port (64-bit objects, "
+                     "about twice an ESP32's), host board modules included",
+             "simulated_s": s["simulated_s"]}]
