@@ -36,6 +36,7 @@ EXIT_FOR_RESET = {HARD_RESET: 82, WDT_RESET: 83, DEEPSLEEP_RESET: 84, SOFT_RESET
 _uart_links = {}   # uart id -> UART
 _pins = {}         # pin id -> Pin
 _rtc_memory = bytearray()
+_flash_dev = None  # set by run.py: the LittleFS image, for its write count
 
 
 def _clock():
@@ -49,6 +50,8 @@ def _save_state():
     state = {"rtc": t.time(), "rtc_memory": bytes(_rtc_memory).hex()}
     if hostclock.heap_probe:
         state["heap_peak"] = hostclock.heap_peak
+    if _flash_dev is not None:
+        state["flash_writes"] = _flash_dev.writes
     print("@@STATE " + json.dumps(state))
 
 

@@ -34,6 +34,7 @@ _flash = conf.get("flash")
 if _flash:
     import flashdev
     _dev = flashdev.open_image(_flash)
+    machine._flash_dev = _dev
     vfs.umount("/")
     flashdev.mount_root(_dev)
     for _mp, _path in conf.get("host_dirs", {}).items():

@@ -98,7 +98,14 @@ def build(hw=None):
 
 
 def start():
-    app = build()
+    try:
+        app = build()
+    except Exception as e:   # noqa: BLE001  cannot even start: count a crashed boot and reset
+        log.error("app", "start failed: %r" % e)
+        sys.print_exception(e)
+        import board
+        board.build().reset()
+        return
     try:
         asyncio.run(app.main())
     except KeyboardInterrupt:

@@ -82,15 +82,29 @@ class Hardware:
         self.modem_spec = spec.get("MODEM") or {}
         self.modem_model = self.modem_spec.get("model")
         self.port_names = tuple((spec.get("PORTS") or {}).keys())
+        if spec.get("PMU"):
+            self._setup_pmu(spec["PMU"])
+
+    def _setup_pmu(self, pmu):
+        # IP5306 (LilyGO T-Call): keep the boost converter on at light load, or the modem's
+        # supply switches off between transmit bursts
+        if pmu.get("type") == "ip5306":
+            i2c = machine.I2C(0, sda=machine.Pin(pmu["sda"]), scl=machine.Pin(pmu["scl"]), freq=100000)
+            try:
+                i2c.writeto_mem(0x75, 0x00, b"\x37")
+            except OSError:
+                pass   # no PMU answering: a board revision without it
 
     # -- LEDs --
 
     def led(self, name):
-        led = self._leds.get(name)
+        """The LED called `name`; names the board maps to one pin share one Led."""
+        pin_id = (self._spec.get("LEDS") or {}).get(name)
+        key = name if pin_id is None else ("pin", pin_id)
+        led = self._leds.get(key)
         if led is None:
-            pin_id = (self._spec.get("LEDS") or {}).get(name)
             led = Led(pin_id, self._spec.get("LED_ACTIVE", 1))
-            self._leds[name] = led
+            self._leds[key] = led
         return led
 
     # -- serial ports --
@@ -154,14 +168,33 @@ class Hardware:
             return machine.Pin(pin_id, machine.Pin.OUT)
         return machine.Pin(pin_id, machine.Pin.OUT, value=value)
 
+    def modem_input(self, role):
+        """An input pin of the modem (status, ri), or None."""
+        pin_id = self.modem_spec.get(role)
+        return None if pin_id is None else machine.Pin(pin_id, machine.Pin.IN)
+
     # -- system --
 
     def safe_button_held(self):
+        """True if the safe-mode button is held now or within the board's SAFE_WINDOW_MS.
+
+        On ESP32 boards the button is BOOT (GPIO0): held during reset it selects the ROM
+        bootloader, so the window lets the technician press it just after power-up.
+        """
         pin_id = self._spec.get("SAFE_PIN")
         if pin_id is None:
             return False
+        import time
         pin = machine.Pin(pin_id, machine.Pin.IN, machine.Pin.PULL_UP)
-        return pin.value() == self._spec.get("SAFE_PIN_ACTIVE", 0)
+        active = self._spec.get("SAFE_PIN_ACTIVE", 0)
+        window = self._spec.get("SAFE_WINDOW_MS", 0)
+        t0 = time.ticks_ms()
+        while True:
+            if pin.value() == active:
+                return True
+            if time.ticks_diff(time.ticks_ms(), t0) >= window:
+                return False
+            time.sleep_ms(50)
 
     def watchdog(self, timeout_ms):
         return machine.WDT(timeout=timeout_ms)

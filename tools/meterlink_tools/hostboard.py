@@ -198,6 +198,7 @@ class HostBoard:
         if self.clock is not None:
             self.clock.release(self._token)
         boot = Boot(len(self.boots) + 1, self._cause, code, self._output)
+        boot.flash_writes = (self._state or {}).get("flash_writes")
         self.boots.append(boot)
         self._load_state(code)
         self.proc = None

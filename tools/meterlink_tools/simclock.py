@@ -81,6 +81,7 @@ class ClockMaster:
         """Ask a firmware process to exit (it saves its state and ends with code 0)."""
         r = self._remotes.get(token)
         if r is not None and r.sock is not None:
+            r.state = "quitting"      # time waits for it to go
             try:
                 r.sock.sendall(b"Q\n")
             except OSError:
@@ -154,7 +155,7 @@ class ClockMaster:
         r = self._by_sock.get(s)
         if r is None:
             return
-        if line.startswith(b"I "):
+        if line.startswith(b"I ") and r.state != "quitting":
             parts = line.split()
             r.deadline = None if parts[1] == b"-" else int(parts[1])
             r.links = {}
