@@ -31,6 +31,7 @@ TCP_NODELAY = 1
 
 heap_probe = False
 heap_peak = 0
+heap_base = 0
 
 
 def _probe_heap():

@@ -50,6 +50,7 @@ def _save_state():
     state = {"rtc": t.time(), "rtc_memory": bytes(_rtc_memory).hex()}
     if hostclock.heap_probe:
         state["heap_peak"] = hostclock.heap_peak
+        state["heap_base"] = hostclock.heap_base
     if _flash_dev is not None:
         state["flash_writes"] = _flash_dev.writes
     print("@@STATE " + json.dumps(state))

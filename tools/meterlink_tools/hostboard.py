@@ -89,7 +89,8 @@ class HostBoard:
         self.fail_after_writes = fail_after_writes
         self.echo = echo
         self.boots = []
-        self.heap_peak = 0
+        self.heap_peak = 0      # live heap peak, host board modules included
+        self.heap_base = 0      # what the host board's own modules hold
         self.proc = None
         self._token = None
         self._rtc = 0
@@ -186,6 +187,7 @@ class HostBoard:
                 if text.startswith("@@STATE "):
                     self._state = json.loads(text[8:])
                     self.heap_peak = max(self.heap_peak, self._state.get("heap_peak", 0))
+                    self.heap_base = self._state.get("heap_base", 0)
                     continue
                 self._output.append(text)
                 log.write(text + "\n")

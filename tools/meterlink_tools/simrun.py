@@ -65,7 +65,8 @@ async def run_site(args, master, rundir):
         "simulated_s": round(loop.time(), 3),
         "wall_s": round(time.monotonic() - wall0, 3),
         "boots": [{"cause": b.cause, "ended": b.ended} for b in hb.boots],
-        "heap_peak_kb": round(hb.heap_peak / 1024, 1),
+        "heap_peak_kb": round((hb.heap_peak - hb.heap_base) / 1024, 1),
+        "heap_peak_total_kb": round(hb.heap_peak / 1024, 1),
         "leds": {name: hb.pin_state(name) for name in sorted({n for _, n, _ in hb.pins() if n.startswith("LED_")})},
     }
     summary.update(site.summary())
