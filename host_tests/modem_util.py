@@ -10,6 +10,7 @@ from meterlink_tools.sim.modem import ModemSim
 from meterlink_tools.sim.wire import Medium, RFC2217Port
 
 URL = "http://collector.example.net/api/v1/ingest"
+HEAPSIZE = "320K"
 
 # the bodies mp_scripts/modem_drive.py sends ("post:bin", "post:n<N>")
 BIN = b"\x00\r\n\xffOK\r\n+HTTPREAD: 0\r\n\xff\xfe\r\rERROR\n> DOWNLOAD\x1a" + bytes(range(256))
@@ -86,8 +87,9 @@ def run_modem(tmp_path, steps, model="sim7600", server=None, config=None, boots=
         await port.serve()
         dev = modem or ModemSim(model, server_url=server.url if server else None, **switches)
         medium.attach(dev)
+        # the test script and its 16 KB body buffer are not firmware: 64K more heap for them
         hb = HostBoard(tmp_path, clock=master, uarts={1: port.url}, script=script("modem_drive.py"),
-                       script_args=steps, modem_model=model,
+                       script_args=steps, modem_model=model, heapsize=HEAPSIZE,
                        files={"config.json": json.dumps(cfg)})
         done = []
         for i, plan in enumerate(boots or [steps]):

@@ -9,7 +9,7 @@ for _i in range(len(BIG)):
     BIG[_i] = (_i * 7 + 3) & 0xFF
 
 import asyncio  # noqa: E402
-import gc
+import gc  # noqa: E402
 import hashlib
 import json
 import time

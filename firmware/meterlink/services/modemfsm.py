@@ -14,7 +14,7 @@ from meterlink.drivers.modem.engine import AtEngine
 from meterlink.drivers.modem.errors import AtError, AtTimeout, ModemError
 from meterlink.proto import atparse as ap
 from meterlink.services import datausage, log
-from meterlink.services.modemstates import URC_WINDOW_MS, States
+from meterlink.services.modemstates import States
 
 TAG = "modem"
 
@@ -29,6 +29,7 @@ POWER_DOWN_URCS = ("NORMAL POWER DOWN", "UNDER-VOLTAGE POWER DOWN", "OVER-VOLTAG
 WARNING_URCS = ("UNDER-VOLTAGE WARNNING", "OVER-VOLTAGE WARNNING")
 QUIET_URCS = ("*PSUTTZ", "+CTZV", "DST:", "+HTTP_PEER_CLOSED", "+CGEV:", "RING", "+NETCLOSE:",
               "+HTTPACTION:", "+CNTP:", "+NETOPEN:", "+CPSI:")
+EXPECT_BOOT = ("power_on", "boot", "power_cycle", "radio_cycle")   # start-up messages are ours
 NOT_REGISTERED = ("off", "no_modem", "power_on", "boot", "init", "sim", "sim_locked", "no_sim",
                   "mode", "register", "retry", "radio_cycle", "power_cycle")
 
@@ -54,7 +55,6 @@ class Supervisor(States):
         self.forced_2g_ms = None       # when 4G was given up for 2G
         self._ntp_ms = None            # when NTP was last tried
         self._pdp_lost = self._reg_check = self._suspect = self._off = self._hung = False
-        self._boot_window = None
         self._led = None
         self._kick = asyncio.Event()
         self._online = asyncio.Event()
@@ -127,19 +127,12 @@ class Supervisor(States):
         self.sms += 1
         log.info(TAG, "SMS arrived: " + line)
 
-    def _expect_boot(self, ms=URC_WINDOW_MS):
-        self._boot_window = time.ticks_add(time.ticks_ms(), ms)
-
-    def _in_boot_window(self):
-        w = self._boot_window
-        return w is not None and time.ticks_diff(w, time.ticks_ms()) > 0
-
     def _on_boot(self, line):
-        if self._in_boot_window() or self.state in ("power_on", "boot", "power_cycle"):
+        if self.state in EXPECT_BOOT:
             return
-        # checked by the run loop (a restarted modem has lost its settings)
+        # a late start-up message, or a restart: the run loop asks the modem (_restarted)
         self._suspect = True
-        if line == "RDY":
+        if line == "RDY" and self.state != "init":
             self.at.abort("rebooted")      # whatever was pending will never be answered
         self._kick.set()
 
@@ -152,11 +145,10 @@ class Supervisor(States):
         except AtTimeout:
             kept = False
         if kept:
-            log.info(TAG, "a start-up message, but the modem kept its settings")
+            log.debug(TAG, "a start-up message, but the modem kept its settings")
             return False
         log.warn(TAG, "the modem restarted by itself")
         self.reboots += 1
-        self._expect_boot(self.adapter.BOOT_MS + URC_WINDOW_MS)
         return True
 
     def _on_power_down(self, line):

@@ -11,7 +11,6 @@ TAG = "modem"
 SIM_WAIT_MS = 10000          # SIM busy / not ready right after start-up
 SIM_RECHECK_MS = 600000      # a locked or missing SIM is looked at again this often
 POWER_OFF_MS = 5000          # at least this long without power (SIM800 needs > 0.8 s, A76xx 2 s)
-URC_WINDOW_MS = 15000        # boot URCs this long after our own restart are ours
 RADIO_OFF_MS = 5000
 NTP_RETRY_MS = 3600000       # NTP for a clock that was never set: at most hourly
 
@@ -29,12 +28,10 @@ class States:
             await asyncio.sleep_ms(500)
         if self.flight is not None:
             self.flight.value(1)       # low keeps a SIM7600 in flight mode
-        self._expect_boot(self.adapter.BOOT_MS + URC_WINDOW_MS)
         if await self.at.probe(300) or await self.at.probe(300):
             log.info(TAG, "the modem is on already")
             return "init"
         await self._pulse(self.on_pulse_ms)
-        self._expect_boot(self.adapter.BOOT_MS + URC_WINDOW_MS)
         return "boot"
 
     async def _s_boot(self):
@@ -48,7 +45,6 @@ class States:
 
     async def _s_init(self):
         self._suspect = self._off = self._hung = False
-        self._expect_boot()                # late start-up messages (SMS DONE, PB DONE)
         name = await self.adapter.init()
         if name != self.model_name:
             log.info(TAG, "modem: %s" % name)
@@ -213,15 +209,12 @@ class States:
         return "power_on"
 
     async def _s_radio_cycle(self):
-        self._expect_boot(RADIO_OFF_MS + 30000)
         await self.adapter.radio(False)
         await self._pause(RADIO_OFF_MS)
         await self.adapter.radio(True)
-        self._expect_boot()
         return "sim"
 
     async def _s_power_cycle(self):
-        self._expect_boot(60000)
         off = False
         if await self.at.probe(300):
             off = await self.adapter.power_off_command()     # a clean shutdown when it listens

@@ -155,7 +155,8 @@ class Dialect:
                  % (tm.tm_year % 100, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, tz)])
 
     def cmd_simctl(self, op, args):
-        """Simulator only: AT+SIMCTL="switch",value, or an action (reboot, brownout, pdp_drop, sms)."""
+        """Simulator only: AT+SIMCTL="switch",value, or an action: "reboot"|"brownout"|
+        "pdp_drop"|"sms"|"hang"[,delay s], "urc","<line>" (an unsolicited line)."""
         m = self.m
         if not args:
             return m.reply((), "ERROR")
@@ -163,15 +164,15 @@ class Dialect:
         value = _parse_value(args[1]) if len(args) > 1 else True
         actions = {"reboot": lambda: m.reboot("AT+SIMCTL"), "brownout": m.brownout,
                    "pdp_drop": lambda: self.pdp_drop(), "sms": lambda: m.urc('+CMTI: "SM",1'),
-                   "hang": m.hang}
+                   "hang": m.hang, "urc": lambda: m.urc(str(value))}
         if name not in actions:
             try:
-                m.set(name, value) if name != "hang" else None
+                m.set(name, value)
             except KeyError:
                 return m.reply((), "ERROR")
             return m.reply()
         m.reply()
-        delay = value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+        delay = value if name != "urc" and not isinstance(value, (bool, str)) else 0
         m.later(0.05 + delay, actions[name])
 
     # -- registration --
