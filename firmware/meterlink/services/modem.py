@@ -37,6 +37,8 @@ class Modem(Supervisor):
         subclass (`.reason`: no_sim, sim_pin, no_network, pdp, dns, connect, http_timeout,
         http, modem_hung, modem_reset); the supervisor takes care of the recovery.
         """
+        if self.adapter is None:
+            raise errors.ModemHung("this board has no modem (no modem UART)")
         if len(body) > self.max_body:
             raise ValueError("body of %d bytes: the modem takes at most %d" % (len(body), self.max_body))
         await self._session()

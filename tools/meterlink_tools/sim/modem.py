@@ -10,7 +10,7 @@ import collections
 import random
 import re
 
-from .modem_dialects import DIALECTS
+from .modem_models import DIALECTS
 from .modem_net import Billing, HttpBridge
 from .wire import Device, LineSettings
 
