@@ -5,12 +5,14 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from hostboard_util import HostBoard, run_virtual, script
+from hostboard_util import HostBoard, run_virtual
+from hostboard_util import script as script_path
 from meterlink_tools.sim.modem import ModemSim
 from meterlink_tools.sim.wire import Medium, RFC2217Port
 
 URL = "http://collector.example.net/api/v1/ingest"
 HEAPSIZE = "320K"
+SCRIPT = script_path("modem_drive.py")
 
 # the bodies mp_scripts/modem_drive.py sends ("post:bin", "post:n<N>")
 BIN = b"\x00\r\n\xffOK\r\n+HTTPREAD: 0\r\n\xff\xfe\r\rERROR\n> DOWNLOAD\x1a" + bytes(range(256))
@@ -75,7 +77,7 @@ class Run:
 
 
 def run_modem(tmp_path, steps, model="sim7600", server=None, config=None, boots=None, modem=None,
-              **switches):
+              script=None, **switches):
     """Boot the firmware once per entry of `boots` (lists of steps; default: just `steps`)."""
     cfg = {"server": {"url": URL}, "apn": {"name": "iot.example"}}
     cfg.update(config or {})
@@ -88,7 +90,7 @@ def run_modem(tmp_path, steps, model="sim7600", server=None, config=None, boots=
         dev = modem or ModemSim(model, server_url=server.url if server else None, **switches)
         medium.attach(dev)
         # the test script and its 16 KB body buffer are not firmware: 64K more heap for them
-        hb = HostBoard(tmp_path, clock=master, uarts={1: port.url}, script=script("modem_drive.py"),
+        hb = HostBoard(tmp_path, clock=master, uarts={1: port.url}, script=script or SCRIPT,
                        script_args=steps, modem_model=model, heapsize=HEAPSIZE,
                        files={"config.json": json.dumps(cfg)})
         done = []

@@ -104,3 +104,13 @@ def test_clock_set_from_nitz_at_registration(tmp_path, server):
     t = run.step("time")
     assert t["valid"] and abs(t["clock"] - (run.sim.epoch + t["t"])) <= 2
     assert not run.commands("AT+CNTP")
+
+
+def test_repl_diagnosis(tmp_path, server):
+    from hostboard_util import script
+    run = run_modem(tmp_path, [], server=server, script=script("modem_repl.py"), sim="pin")
+    out = "\n".join(run.output)
+    assert "=> the modem does not answer" in out
+    assert "SIM: pin" in out
+    assert "CEREG not registered, not searching" in out
+    assert "AT+CPIN=" not in out and run.sim.pin_attempts == 0

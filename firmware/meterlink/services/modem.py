@@ -13,9 +13,8 @@ from meterlink.services.modemfsm import Supervisor, TAG
 
 REOPEN_AFTER = 3            # this many failed requests in a row: open the data session anew
 
-# what a failed request still cost on the air (datausage.estimate outcomes)
-_OUTCOME = {"dns": "dns", "connect": "connect", "no_sim": None, "sim_pin": None,
-            "no_network": None}
+# what a failed request put on the air (datausage.estimate outcomes; else "sent")
+_OUTCOME = {"dns": "dns", "connect": "connect"}
 
 # states in which a request waits for the session, and what it reports if that never comes
 _NOT_READY = {"sim_locked": errors.SimLocked, "no_sim": errors.NoSim, "no_modem": errors.ModemHung,
@@ -70,7 +69,7 @@ class Modem(Supervisor):
             self._trouble(e.reason, str(e))
             raise
         finally:
-            if outcome is not None and self.adapter.on_air:
+            if self.adapter.on_air:
                 self._count(url, len(body), content_type, len(resp), outcome)
 
     def _trouble(self, reason, detail):
@@ -133,7 +132,7 @@ class Modem(Supervisor):
             "csq": self.csq, "rssi_dbm": ap.rssi_dbm(self.csq), "state": self.state,
             "sim": self.sim, "last_error": self.last_error, "model": self.model,
             "reboots": self.reboots, "requests": self.requests, "sms": self.sms,
-            "mode": self._mode(),
+            "mode": self._mode(), "online": self._online.is_set(),
         }
 
     def usage(self):
