@@ -1,10 +1,8 @@
-"""AT response tokenising: CRLF lines, prompts without a line end, length-prefixed binary.
-
-Pure: bytes in, tokens out.  The modem driver's reader task feeds every chunk it reads from
-the UART; `emit(kind, payload)` gets LINE (bytes, CR/LF stripped), PROMPT (b"> " or
-b"DOWNLOAD") and DATA (exactly the announced number of bytes, CR/LF and 0xFF included, as a
-bytearray or a memoryview of the sink).
-"""
+"""AT response tokenising (pure: bytes in, tokens out): CRLF lines, prompts without a line
+end, and the length-prefixed binary payloads that follow +HTTPREAD headers."""
+# emit(kind, payload) gets LINE (bytes, CR/LF stripped), PROMPT (b"> " or b"DOWNLOAD") and
+# DATA (exactly the announced number of bytes, CR/LF and 0xFF included: a bytearray, or a
+# memoryview of the sink).
 LINE = 0
 PROMPT = 1
 DATA = 2

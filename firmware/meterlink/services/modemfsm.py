@@ -1,10 +1,7 @@
-"""The modem supervisor: a written state machine that powers the modem, checks the SIM,
-registers (4G preferred, 2G fallback), opens the data session and keeps it, climbing a
-recovery ladder with backoff (retry, radio off/on, PWRKEY power cycle) when a step fails.
-
-power_on -> boot -> init -> sim -> mode -> register -> attach -> online
-sim -> sim_locked | no_sim;  any failure -> retry | radio_cycle | power_cycle
-"""
+"""The modem supervisor: a state machine that brings the modem to a data session and keeps
+it there, climbing a recovery ladder with backoff when a step fails (docs/modem.md)."""
+# power_on -> boot -> init -> sim -> mode -> register -> attach -> online
+# sim -> sim_locked | no_sim;  any failure -> retry | radio_cycle | power_cycle
 import asyncio
 import time
 

@@ -1,11 +1,7 @@
-"""A simulated SIMCom modem on the modem UART: SIM7600 (LTE with GSM fallback) or SIM800 (GSM).
-
-It answers AT commands in each model's dialect with realistic delays, is switched on and off
-by PWRKEY (the UART's DTR) and its supply (RTS), registers according to the coverage and the
-SIM, and makes real HTTP requests (modem_net.py) whose bytes it bills as a network would.
-Scenario switches (SWITCHES) can be set from Python or, by a test script on the firmware
-side, with the simulator-only command AT+SIMCTL="name",value.
-"""
+"""A simulated SIMCom SIM7600 or SIM800 on the modem UART: AT dialects with realistic delays,
+PWRKEY and supply physics, real HTTP requests billed as a network would (docs/modem.md)."""
+# Scenario switches (SWITCHES) are set from Python or, by a test script on the firmware side,
+# with the simulator-only command AT+SIMCTL="name",value.
 import collections
 import random
 import re

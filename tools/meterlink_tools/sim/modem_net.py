@@ -1,19 +1,17 @@
 """The simulated modem's network side: real HTTP requests to a configurable server, the time
-they would take over the air, and the bytes a network bills for them.
-
-Billing model (IPv4; what the operator counts inside its tunnel):
-- every packet carries 52 B of headers (IPv4 20 + TCP 20 + timestamps option 12); SYN and
-  SYN-ACK carry 60 (MSS, SACK-permitted, window scale, timestamps);
-- payload is cut into segments of MSS 1378 B (1430 B MTU on many mobile networks);
-- the receiver ACKs every second segment (at least one ACK per flight);
-- connection set-up: SYN up, SYN-ACK down, ACK up; close: FIN+ACK each way (2 packets each);
-- a DNS lookup (modem stacks resolve on every request): IPv4 20 + UDP 8 + DNS 12 + name
-  (len + 2) + 4 + EDNS0 11 up, the same plus a 16 B answer down;
-- a connection nobody accepts: the SYN and two retransmissions, nothing down;
-- HTTPS (SIM7600 only) adds a TLS 1.2 full handshake with an RSA-2048 chain (about 0.4 kB up,
-  3.6 kB down) and 29 B per TLS record;
-- NTP: DNS, then IPv4 + UDP + 48 B each way.
-"""
+they would take over the air, and the bytes a network bills for them."""
+# Billing model (IPv4; what the operator counts inside its tunnel):
+# - every packet carries 52 B of headers (IPv4 20 + TCP 20 + timestamps option 12); SYN and
+#   SYN-ACK carry 60 (MSS, SACK-permitted, window scale, timestamps);
+# - payload is cut into segments of MSS 1378 B (1430 B MTU on many mobile networks);
+# - the receiver ACKs every second segment (at least one ACK per flight);
+# - connection set-up: SYN up, SYN-ACK down, ACK up; close: FIN+ACK each way (2 packets each);
+# - a DNS lookup (modem stacks resolve on every request): IPv4 20 + UDP 8 + DNS 12 + name
+#   (len + 2) + 4 + EDNS0 11 up, the same plus a 16 B answer down;
+# - a connection nobody accepts: the SYN and two retransmissions, nothing down;
+# - HTTPS (SIM7600 only) adds a TLS 1.2 full handshake with an RSA-2048 chain (about 0.4 kB up,
+#   3.6 kB down) and 29 B per TLS record;
+# - NTP: DNS, then IPv4 + UDP + 48 B each way.
 import http.client
 import socket
 from urllib.parse import urlsplit

@@ -1,10 +1,8 @@
-"""The AT engine: one reader task owns the modem UART, commands run one at a time.
-
-The reader tokenises everything the modem says.  A line belongs to the pending command only
-if it is its echo, its final result, an information line with the prefix the command asked
-for, or the URC the command waits for after its OK (HTTPACTION, NETOPEN, CNTP...).  Anything
-else goes through the URC table, so an unsolicited line never ends up in a command's result.
-"""
+"""The AT engine: one reader task owns the modem UART; commands run one at a time, and a
+line that is not the pending command's goes to the URC table, never into its result."""
+# A line belongs to the pending command only if it is its echo, its final result, an
+# information line with the prefix the command asked for (and passing its `accept` test), or
+# the URC the command waits for after its OK (HTTPACTION, NETOPEN, CNTP...).
 import asyncio
 import gc
 import time
