@@ -7,11 +7,15 @@ import hostconf
 
 NAME = "host"
 
+_MODEL = hostconf.conf.get("modem_model", "sim7600")
+
 MODEM = {
-    "model": hostconf.conf.get("modem_model", "sim7600"),
+    "model": _MODEL,
     "uart": 1, "baudrate": 115200, "rxbuf": 4096,
     "pwrkey": "MODEM_PWRKEY", "pwrkey_active": 1,
-    "on_pulse_ms": 500, "off_pulse_ms": 3000,
+    # SIM7600: 500 ms on, 3 s off; SIM800: more than 1 s on, 1.5-33 s off
+    "on_pulse_ms": 1200 if _MODEL == "sim800" else 500,
+    "off_pulse_ms": 2000 if _MODEL == "sim800" else 3000,
     "power": "MODEM_POWER", "flight": None, "status": None,
 }
 

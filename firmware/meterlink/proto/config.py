@@ -6,6 +6,9 @@ DEFAULTS = {
     "server": {"url": "http://collector.invalid/ingest"},
     "apn": {"name": "internet", "user": "", "password": ""},
     "network": {"prefer": "auto"},      # auto (4G, then 2G) | 4g | 2g
+    "modem": {"reg_timeout_s": 180, "fallback_after_s": 90, "retry_4g_min": 360,
+              "session_wait_s": 120, "http_timeout_s": 90, "health_s": 60,
+              "ntp_server": "pool.ntp.org"},
     "send_period_min": 15,              # 1..240
     "poll_period_s": 60,
     "ports": {

@@ -42,8 +42,8 @@ def _to_flash(line):
         with open(FLASH_FILE, "a") as f:
             f.write(line)
             f.write("\n")
-    except OSError:
-        pass   # a full or failing flash must not stop the terminal; the count still shows it
+    except (OSError, MemoryError):
+        pass   # a full or failing flash (or no room for a file buffer) must not stop the terminal
 
 
 def log(level, tag, msg):
