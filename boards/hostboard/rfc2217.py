@@ -102,8 +102,10 @@ class Link:
         return bytes((IAC, SB, COM_PORT, code)) + value + bytes((IAC, SE))
 
     def write(self, data):
+        if not isinstance(data, bytes):
+            data = bytes(data)      # memoryview/bytearray: `in` and replace need bytes
         if b"\xff" in data:
-            data = bytes(data).replace(b"\xff", b"\xff\xff")
+            data = data.replace(b"\xff", b"\xff\xff")
         self._send(data)
 
     def set_line(self, baudrate, bits, parity, stop):
