@@ -7,7 +7,7 @@ DEFAULTS = {
     "apn": {"name": "internet", "user": "", "password": ""},
     "network": {"prefer": "auto"},      # auto (4G, then 2G) | 4g | 2g
     "send_period_min": 15,              # 1..240
-    "uplink": {"max_body": 16384, "content_type": "application/octet-stream", "retry_s": 60,
+    "uplink": {"max_body": 8192, "content_type": "application/octet-stream", "retry_s": 60,
                "heartbeat_min": 60, "clock_tolerance_s": 5},
     "spool": {"share": 0.5, "batch_bytes": 3072, "seal_max_s": 900},
     "poll_period_s": 60,

@@ -121,6 +121,7 @@ class Dictionary:
         self.index = {}
         self.items = []
         self.state = []
+        self.open_bytes = 0      # size of the definitions the batch being filled will carry
 
     def ref(self, content):
         i = self.index.get(content)
@@ -131,8 +132,10 @@ class Dictionary:
             self.state.append(OPEN)
             i = len(self.items)
             self.index[content] = i
-        elif self.state[i - 1] != CONFIRMED:
+            self.open_bytes += len(_def(self.kind, i, content))
+        elif self.state[i - 1] > CONFIRMED:
             self.state[i - 1] = OPEN
+            self.open_bytes += len(_def(self.kind, i, content))
         return i
 
     def confirm(self, first, last):
@@ -158,12 +161,19 @@ class BatchEncoder:
         self.clock_fix = None       # seconds to add to this boot's clock_ok=False times
         self.fix_state = OPEN
 
+    def open_bytes(self):
+        return self.sources.open_bytes + self.keys.open_bytes + self.schemas.open_bytes
+
     def add(self, source, t, clock_ok, values):
-        """Encode one reading set; False when it does not fit (seal, then add again)."""
+        """Encode one reading set; False when it does not fit (seal, then add again).  The
+        batch with its definitions stays within the capacity unless one set alone exceeds it."""
         start, t = self.pos, int(t)
         try:
             self.pos = self._encode(source, t, clock_ok, values)
         except IndexError:
+            self.pos = start
+            return False
+        if self.nsets and self.pos + self.open_bytes() > len(self.buf):
             self.pos = start
             return False
         if self.nsets == 0:
@@ -220,6 +230,7 @@ class BatchEncoder:
                     defs += _def(d.kind, i + 1, d.items[i])
                     d.state[i] = seq
                     n += 1
+            d.open_bytes = 0
         head = bytearray(24)
         pos = put_uvarint(head, 0, self.boot)
         fix = self.clock_fix is not None and self.fix_state != CONFIRMED

@@ -4,6 +4,7 @@ carry a new configuration.  setup(app) makes it a capability (docs/uplink.md).
 """
 import asyncio
 import binascii
+import gc
 import json
 import time
 
@@ -19,16 +20,18 @@ CLOCK_SOURCES = {None: 0, "rtc": 1, "network": 2, "server": 3}
 TICK_MS = 10000          # the task wakes at least this often (watchdog, sealing by age)
 REFUSALS_BEFORE_DISCARD = 3
 MAX_SILENCE_S = 600      # longer than one HTTP exchange through the modem, with its recovery
+ENVELOPE_ROOM = 512      # device id, counters, status and tag around the batches
 
 
 class Uplink:
     def __init__(self, spool, cfg, device_id, key, transport=None, find_transport=None,
-                 clock=None, leds=None, on_config=None, extra_status=None):
+                 clock=None, leds=None, on_config=None, extra_status=None, buf=None):
         up = cfg.get("uplink", {})
         self.spool = spool
         self.url = cfg.get("server", {}).get("url")
         self.period_ms = int(float(cfg.get("send_period_min", 15)) * 60000)
-        self.max_body = int(up.get("max_body", 16384))
+        self.buf = buf if buf is not None else request_buffer(int(up.get("max_body", 8192)))
+        self.max_body = len(self.buf)
         self.content_type = up.get("content_type", "application/octet-stream")
         self.retry_ms = int(up.get("retry_s", 60) * 1000)
         self.heartbeat_ms = int(up.get("heartbeat_min", 60) * 60000)
@@ -43,7 +46,6 @@ class Uplink:
         self.on_config = on_config
         self.extra_status = extra_status
         self.alive = lambda: None
-        self.buf = bytearray(self.max_body)
         self.req = 0                # request number within this boot
         self.online = False         # the last upload succeeded
         self.sent_once = False
@@ -303,6 +305,19 @@ class Uplink:
             await asyncio.sleep_ms(max(1, min(wait, TICK_MS)))
 
 
+def request_buffer(size, smallest=2048):
+    """The one long-lived request buffer: as asked if the heap has it, else smaller (logged)."""
+    while True:
+        gc.collect()
+        try:
+            return bytearray(size)
+        except MemoryError:
+            if size // 2 < smallest:
+                raise
+            log.warn("uplink", "no %d B block for requests; using %d B" % (size, size // 2))
+            size //= 2
+
+
 def load_secrets(path=SECRETS_FILE):
     """(device_id, key bytes) from secrets.json, or (None, None) with the reason logged."""
     try:
@@ -318,7 +333,10 @@ def load_secrets(path=SECRETS_FILE):
 def setup(app):
     cfg = app.cfg
     sc = cfg.get("spool", {})
-    spool = Spool(share=sc.get("share", 0.5), batch_bytes=sc.get("batch_bytes", 3072),
+    buf = request_buffer(int(cfg.get("uplink", {}).get("max_body", 8192)))
+    # a batch must fit in one request with the envelope around it
+    batch = min(int(sc.get("batch_bytes", 3072)), len(buf) - ENVELOPE_ROOM)
+    spool = Spool(share=sc.get("share", 0.5), batch_bytes=batch,
                   seal_max_s=sc.get("seal_max_s", 900), clock=app.clock).open()
     app.spool = spool
     app.readings.subscribe(spool.put)
@@ -339,7 +357,7 @@ def setup(app):
         return fn(doc)
 
     up = Uplink(spool, cfg, device_id or "", key, find_transport=lambda: getattr(app, "modem", None),
-                clock=app.clock, leds=app.leds, on_config=on_config, extra_status=extra)
+                clock=app.clock, leds=app.leds, on_config=on_config, extra_status=extra, buf=buf)
     app.uplink = up
     app.add_task("uplink", lambda: up.run(lambda: app.alive("uplink")), MAX_SILENCE_S)
 

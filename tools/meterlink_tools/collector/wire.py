@@ -245,7 +245,7 @@ def _uv(v):
 def answer(key, req_tag, ack, server_time, config=None, resync=None):
     """The signed answer body; resync = (last boot, last request, last seq)."""
     flags = (ANS_CONFIG if config is not None else 0) | (ANS_RESYNC if resync is not None else 0)
-    body = bytes((ANS_MAGIC, VERSION, flags)) + _uv(ack) + _uv(int(server_time))
+    body = bytes((ANS_MAGIC, VERSION, flags)) + _uv(ack) + _uv(int(round(server_time)))
     if resync is not None:
         body += b"".join(_uv(v) for v in resync)
     if config is not None:
