@@ -202,6 +202,8 @@ class Uplink:
                 return "resync", moved
             if ans["config"] is not None:
                 await self._config(ans["config"])
+            if not self.sent_once:
+                log.info("uplink", "first upload acknowledged")
             self.sent_once = True
             self.last_ok_ms = time.ticks_ms()
             self.last_error = None
@@ -225,8 +227,6 @@ class Uplink:
             return False
         first_pending = sp.first
         sp.ack(seqs[0], last)
-        if not self.sent_once:
-            log.info("uplink", "first upload acknowledged")
         return sp.first != first_pending
 
     def _refused_batch(self, seqs, status):
