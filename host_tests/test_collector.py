@@ -214,3 +214,12 @@ def test_status_decoding_is_independent_of_the_encoder():
     data = bytes([4 << 2, 20, (5 << 2) | 1, 145, 1, (6 << 2) | 2, 2]) + b"2G" + bytes([3 << 2, 7])
     assert wire.parse_status(data) == {"csq": 20, "rssi_dbm": -73, "tech": "2G",
                                        "clock_valid": True, "clock_source": "server"}
+
+
+def test_status_items_merge_across_requests(env):
+    c, client, dev = env
+    post(client, dev.request([], status=[(pl.ST_OPERATOR, "Op A"), (pl.ST_CSQ, 10)]))
+    post(client, dev.request([], status=[(pl.ST_CSQ, 12), (pl.ST_MODEM_ERROR, "")]))
+    import json
+    st = json.loads(c.db.execute("SELECT status FROM device_state").fetchone()[0])
+    assert st["operator"] == "Op A" and st["csq"] == 12 and st["modem_error"] == ""

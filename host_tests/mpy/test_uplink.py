@@ -303,3 +303,33 @@ async def test_status_reports_signal_usage_and_losses():
     assert b"Test Net" in st and b"4G" in st and b"2026-07" in st
     assert bytes((pl.ST_USAGE_UP << 2,)) + uv(1234) in st
     assert bytes((pl.ST_CFG_VERSION << 2, 3)) in st
+
+
+class Roaming(StandIn):
+    operator = "Test Net"
+
+    def status(self):
+        s = StandIn.status(self)
+        s["operator"] = self.operator
+        return s
+
+
+async def test_status_carries_only_what_changed_until_the_next_full_one():
+    t = Roaming()
+    sp, up, _, _ = make(t=t)
+    fill(sp, 1)
+    await up.send_all()
+    fill(sp, 1, start=10)
+    await up.send_all()
+    t.operator = "Other Net"
+    fill(sp, 1, start=20)
+    await up.send_all()
+    first, second, third = t.bodies[0], t.bodies[-2], t.bodies[-1]
+    assert b"Test Net" in first and b"2026-07" in first
+    assert b"Test Net" not in second and b"2026-07" not in second
+    assert b"Other Net" in third and b"2026-07" not in third
+    assert len(second) < len(first)
+    up.heartbeat_ms = 0                      # the next one is full again
+    fill(sp, 1, start=30)
+    await up.send_all()
+    assert b"Other Net" in t.bodies[-1] and b"2026-07" in t.bodies[-1]

@@ -21,6 +21,8 @@ TICK_MS = 10000          # the task wakes at least this often (watchdog, sealing
 REFUSALS_BEFORE_DISCARD = 3
 MAX_SILENCE_S = 600      # longer than one HTTP exchange through the modem, with its recovery
 ENVELOPE_ROOM = 512      # device id, counters, status and tag around the batches
+TEXT_ITEMS = (pl.ST_TECH, pl.ST_OPERATOR, pl.ST_MODEM_STATE, pl.ST_SIM, pl.ST_MODEM_ERROR)
+FULL_ONLY_ITEMS = (pl.ST_DEV_TIME, pl.ST_UPTIME)      # change every time; sent with the full status
 
 
 class Uplink:
@@ -55,6 +57,9 @@ class Uplink:
         self.bytes_sent = 0
         self._single = False        # next request carries one batch (isolating a refused one)
         self._refused = (0, 0)      # (local seq, times) refused with 400
+        self._acked_status = {}     # status item -> value the collector has acknowledged
+        self._sent_status = ({}, False)
+        self._last_full_ms = None
 
     # -- the request --
 
@@ -83,7 +88,28 @@ class Uplink:
                 log.warn("uplink", "modem status unavailable: %r" % e)
         if self.extra_status is not None:
             items += self.extra_status()
-        return pl.status_bytes(items)
+        # only what changed since the collector's last acknowledgement, all of it now and then
+        full = self._last_full_ms is None or time.ticks_diff(
+            time.ticks_ms(), self._last_full_ms) >= self.heartbeat_ms
+        acked = self._acked_status
+        out, sent = [], {}
+        for sid, v in items:
+            if v is None:
+                if sid not in TEXT_ITEMS:
+                    continue
+                v = ""
+            if not full and (sid in FULL_ONLY_ITEMS or acked.get(sid) == v):
+                continue
+            out.append((sid, v))
+            sent[sid] = v
+        self._sent_status = (sent, full)
+        return pl.status_bytes(out)
+
+    def _status_acked(self):
+        sent, full = self._sent_status
+        self._acked_status.update(sent)
+        if full:
+            self._last_full_ms = time.ticks_ms()
 
     def _build(self):
         """Fill self.buf with one request: ([local seqs], length)."""
@@ -204,6 +230,7 @@ class Uplink:
                 await self._config(ans["config"])
             if not self.sent_once:
                 log.info("uplink", "first upload acknowledged")
+            self._status_acked()
             self.sent_once = True
             self.last_ok_ms = time.ticks_ms()
             self.last_error = None

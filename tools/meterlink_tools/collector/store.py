@@ -94,9 +94,9 @@ class Collector:
             return self._reject(403, "unknown device")
         if not wire.verify(key, req):
             return self._reject(401, "tag does not verify")
-        st = db.execute("SELECT boot, req, last_seq FROM device_state WHERE device_id = ?",
+        st = db.execute("SELECT boot, req, last_seq, status FROM device_state WHERE device_id = ?",
                         (req.device_id,)).fetchone()
-        last_boot, last_req, last_seq = st if st else (0, -1, 0)
+        last_boot, last_req, last_seq, old_status = st if st else (0, -1, 0, None)
         now = self.clock()
         same, new, conflict = [], [], False
         for seq, data in req.batches:
@@ -125,8 +125,10 @@ class Collector:
             for (seq, data, digest), batch in zip(new, decoded):
                 self._store(req, seq, digest, batch, now)
             top = max([last_seq] + [s for s, _ in req.batches])
+            status = json.loads(old_status) if old_status else {}
+            status.update(req.status)        # devices send only what changed
             db.execute("INSERT OR REPLACE INTO device_state VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (req.device_id, req.life, req.boot, req.req, top, now, json.dumps(req.status)))
+                       (req.device_id, req.life, req.boot, req.req, top, now, json.dumps(status)))
             db.execute("INSERT INTO uploads (device_id, received_at, life, boot, req, batches, new_batches,"
                        " bytes, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (req.device_id, now, req.life, req.boot, req.req, len(req.batches), len(new), size,
