@@ -333,3 +333,44 @@ async def test_status_carries_only_what_changed_until_the_next_full_one():
     fill(sp, 1, start=30)
     await up.send_all()
     assert b"Other Net" in t.bodies[-1] and b"2026-07" in t.bodies[-1]
+
+
+class Registering(StandIn):
+    registered = False
+
+    def status(self):
+        s = StandIn.status(self)
+        s["registered"] = self.registered
+        return s
+
+
+async def test_run_waits_for_registration_without_counting_failures():
+    import asyncio
+    t = Registering()
+    sp, up, _, _ = make(t=t)
+    up.not_ready_poll_ms = 50
+    task = asyncio.create_task(up.run())
+    await asyncio.sleep_ms(300)
+    assert t.bodies == [] and up.failures == 0
+    t.registered = True
+    await asyncio.sleep_ms(1000)
+    task.cancel()
+    assert len(t.bodies) == 1 and up.failures == 0
+
+
+async def test_batches_in_flight_are_not_dropped_for_room():
+    root = ramfs.mount(40)
+    sp = Spool(root=root + "/spool", share=0.1, batch_bytes=3000, reserve_blocks=1).open()
+    for b in range(3):
+        for i in range(30):
+            sp.put(("m", 1750000000 + i, True, {"v%d" % k: ("%d.5" % (i * k), "W") for k in range(12)}))
+        sp.seal()
+    first = sp.first
+    sp.in_flight = (first, sp.next - 1)
+    for i in range(200):
+        sp.put(("m", 1750001000 + i, True, {"v%d" % k: ("%d.5" % (i * k), "W") for k in range(12)}))
+    assert sp.first == first and sp.st["lost_batches"] == 0
+    sp.in_flight = None
+    sp.put(("m", 1750009999, True, {"v": ("1", "W")}))
+    sp.seal()
+    assert sp.first > first and sp.st["lost_batches"] > 0

@@ -55,6 +55,7 @@ class Spool:
         self.bs = 4096
         self.limit_blocks = 0
         self.taken = 0                   # reading sets accepted this boot
+        self.in_flight = None            # (first, last) local seqs of the request being sent
         self.errors = 0
         self._opened_ms = 0
         self._invalid_ref = None         # (t, ticks_ms) of the last reading with an unset clock
@@ -243,7 +244,10 @@ class Spool:
         used = self.used_blocks
         free = self._free_blocks()
         seq = self.first
+        fl = self.in_flight
         while seq < self.next - 1 and (used + need > self.limit_blocks or free < need + self.reserve_blocks):
+            if fl is not None and fl[0] <= seq <= fl[1]:
+                break     # on its way to the collector: room comes with the answer
             try:
                 size = os.stat(self._name(seq))[6]
                 drop.append((seq, size))
@@ -314,7 +318,10 @@ class Spool:
         try:
             with open(self._name(seq), "rb") as f:
                 return self._read(f, buf)
-        except OSError:
+        except OSError as e:
+            if self.size_of(seq) is not None:
+                self.errors += 1
+                self.discard(seq, "unreadable (%r)" % e)
             return None
         except SpoolCorrupt as e:
             self.errors += 1

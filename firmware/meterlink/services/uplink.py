@@ -18,6 +18,7 @@ SECRETS_FILE = "secrets.json"
 TECH = {"4G": 4, "2G": 2, "3G": 3}
 CLOCK_SOURCES = {None: 0, "rtc": 1, "network": 2, "server": 3}
 TICK_MS = 10000          # the task wakes at least this often (watchdog, sealing by age)
+NOT_READY_POLL_MS = 2000  # while a due upload waits for the modem to register
 REFUSALS_BEFORE_DISCARD = 3
 MAX_SILENCE_S = 600      # longer than one HTTP exchange through the modem, with its recovery
 ENVELOPE_ROOM = 512      # device id, counters, status and tag around the batches
@@ -48,6 +49,7 @@ class Uplink:
         self.on_config = on_config
         self.extra_status = extra_status
         self.alive = lambda: None
+        self.not_ready_poll_ms = NOT_READY_POLL_MS
         self.req = 0                # request number within this boot
         self.online = False         # the last upload succeeded
         self.sent_once = False
@@ -203,6 +205,7 @@ class Uplink:
         t0 = time.ticks_ms()
         req_tag = bytes(memoryview(self.buf)[length - TAG_LEN:length])
         self.req += 1
+        sp.in_flight = (seqs[0], seqs[-1]) if seqs else None
         try:
             status, body = await self.transport.http_post(
                 self.url, memoryview(self.buf)[:length], content_type=self.content_type)
@@ -210,6 +213,8 @@ class Uplink:
             self.last_error = getattr(e, "reason", None) or repr(e)
             log.warn("uplink", "upload failed: %s" % self.last_error)
             return False, False
+        finally:
+            sp.in_flight = None
         self.bytes_sent += length
         rtt_s = time.ticks_diff(time.ticks_ms(), t0) / 1000
         if status in (200, 409):
@@ -306,6 +311,16 @@ class Uplink:
             c.set(t, "network")
             log.info("uplink", "clock set from the network")
 
+    def _modem_not_ready(self):
+        """The modem says it is not registered yet (after power-on): wait, it is no failure."""
+        t = self.transport
+        if t is None:
+            return False
+        try:
+            return (t.status() or {}).get("registered") is False
+        except Exception:   # noqa: BLE001  the upload attempt will tell
+            return False
+
     async def run(self, alive=None):
         if alive is not None:
             self.alive = alive
@@ -317,7 +332,7 @@ class Uplink:
                 self.spool.seal()
             if self.transport is None and self.find_transport is not None:
                 self.transport = self.find_transport()
-            if time.ticks_diff(time.ticks_ms(), next_ms) >= 0:
+            if time.ticks_diff(time.ticks_ms(), next_ms) >= 0 and not self._modem_not_ready():
                 ok = False
                 if self.transport is not None and self.key:
                     await self._network_time()
@@ -329,7 +344,7 @@ class Uplink:
                     next_ms = time.ticks_add(time.ticks_ms(), min(backoff, self.period_ms))
                     backoff = min(backoff * 2, self.period_ms)
             wait = time.ticks_diff(next_ms, time.ticks_ms())
-            await asyncio.sleep_ms(max(1, min(wait, TICK_MS)))
+            await asyncio.sleep_ms(self.not_ready_poll_ms if wait <= 0 else min(wait, TICK_MS))
 
 
 def request_buffer(size, smallest=2048):
