@@ -6,7 +6,7 @@ import hmac
 import pytest
 
 from meterlink_tools.collector import Collector, create_app, wire
-from uplink_util import DeviceDouble, pl
+from uplink_util import DeviceDouble, ev
 
 KEY = bytes(range(32))
 NOW = 1750000000
@@ -39,14 +39,14 @@ def check_answer(data, request, key=KEY):
     """The answer verifies with CPython's hmac over (request tag, answer)."""
     body, tag = data[:-16], data[-16:]
     assert hmac.new(key, request[-16:] + body, hashlib.sha256).digest()[:16] == tag
-    return pl.parse_answer(data, key, request[-16:])
+    return ev.parse_answer(data, key, request[-16:])
 
 
 def test_batches_are_stored_and_acknowledged(env):
     c, client, dev = env
     b1, b2 = dev.batch(sets(3)), dev.batch(sets(2, t0=1750000000))
-    body = dev.request([b1, b2], status=[(pl.ST_CSQ, 21), (pl.ST_TECH, "4G"), (pl.ST_OPERATOR, "Op"),
-                                         (pl.ST_LOST_SETS, 4), (pl.ST_RSSI, -71)])
+    body = dev.request([b1, b2], status=[(ev.ST_CSQ, 21), (ev.ST_TECH, "4G"), (ev.ST_OPERATOR, "Op"),
+                                         (ev.ST_LOST_SETS, 4), (ev.ST_RSSI, -71)])
     status, data = post(client, body)
     assert status == 200
     ans = check_answer(data, body)
@@ -188,7 +188,7 @@ def test_clock_fix_corrects_readings_taken_before_the_clock_was_set(env):
 def test_pending_configuration_rides_on_the_answer(env, tmp_path):
     c, client, dev = env
     c.config_for = lambda device, status: b'{"version": 9}' if status.get("config_version") == 3 else None
-    body = dev.request([], status=[(pl.ST_CFG_VERSION, 3)])
+    body = dev.request([], status=[(ev.ST_CFG_VERSION, 3)])
     status, data = post(client, body)
     assert status == 200 and check_answer(data, body)["config"] == b'{"version": 9}'
 
@@ -218,8 +218,8 @@ def test_status_decoding_is_independent_of_the_encoder():
 
 def test_status_items_merge_across_requests(env):
     c, client, dev = env
-    post(client, dev.request([], status=[(pl.ST_OPERATOR, "Op A"), (pl.ST_CSQ, 10)]))
-    post(client, dev.request([], status=[(pl.ST_CSQ, 12), (pl.ST_MODEM_ERROR, "")]))
+    post(client, dev.request([], status=[(ev.ST_OPERATOR, "Op A"), (ev.ST_CSQ, 10)]))
+    post(client, dev.request([], status=[(ev.ST_CSQ, 12), (ev.ST_MODEM_ERROR, "")]))
     import json
     st = json.loads(c.db.execute("SELECT status FROM device_state").fetchone()[0])
     assert st["operator"] == "Op A" and st["csq"] == 12 and st["modem_error"] == ""

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from uplink_util import pl  # noqa: F401  (puts the firmware on the path)
+import uplink_util  # noqa: F401  (puts the firmware on the path)
 from meterlink.proto.auth import TAG_LEN, Hmac, hmac_sha256
 
 RFC4231 = [

@@ -9,7 +9,9 @@ from meterlink_tools.hostboard import FIRMWARE, micropython_env, micropython_exe
 if str(FIRMWARE) not in sys.path:
     sys.path.append(str(FIRMWARE))
 
-from meterlink.proto import payload as pl  # noqa: E402  (pure: runs under CPython too)
+from meterlink.proto import envelope as ev  # noqa: E402  (pure: runs under CPython too)
+from meterlink.proto import payload as pl  # noqa: E402
+from meterlink.proto.varint import put_uvarint  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -45,15 +47,15 @@ class DeviceDouble:
 
     def request(self, batches, status=(), req=None):
         buf = bytearray(65536)
-        st = pl.status_bytes(list(status))
-        pos = pl.envelope_head(buf, self.device_id, self.life, self.boot,
+        st = ev.status_bytes(list(status))
+        pos = ev.envelope_head(buf, self.device_id, self.life, self.boot,
                                self.req if req is None else req, st, len(batches))
         for seq, data in batches:
-            pos = pl.put_uvarint(buf, pos, seq)
-            pos = pl.put_uvarint(buf, pos, len(data))
+            pos = put_uvarint(buf, pos, seq)
+            pos = put_uvarint(buf, pos, len(data))
             buf[pos:pos + len(data)] = data
             pos += len(data)
-        end = pl.sign(self.key, buf, pos)
+        end = ev.sign(self.key, buf, pos)
         if req is None:
             self.req += 1
         return bytes(buf[:end])

@@ -1,8 +1,9 @@
 # The uplink inside MicroPython with a stand-in transport: a small collector double that keeps
 # what it received and answers as docs/protocol.md says (signed, bound to the request's tag).
 import ramfs
-from meterlink.proto import payload as pl
+from meterlink.proto import envelope as ev
 from meterlink.proto.auth import TAG_LEN, Hmac
+from meterlink.proto.varint import get_uvarint, put_uvarint
 from meterlink.services import log
 from meterlink.services.spool import Spool
 from meterlink.services.uplink import Uplink
@@ -46,7 +47,7 @@ class Leds:
 
 def uv(v):
     b = bytearray(10)
-    return bytes(b[:pl.put_uvarint(b, 0, v)])
+    return bytes(b[:put_uvarint(b, 0, v)])
 
 
 class StandIn:
@@ -76,19 +77,19 @@ class StandIn:
 
     def parse(self, body):
         p = 2
-        n, p = pl.get_uvarint(body, p)
+        n, p = get_uvarint(body, p)
         dev = bytes(body[p:p + n]).decode()
         p += n
-        life, p = pl.get_uvarint(body, p)
-        boot, p = pl.get_uvarint(body, p)
-        req, p = pl.get_uvarint(body, p)
-        n, p = pl.get_uvarint(body, p)
+        life, p = get_uvarint(body, p)
+        boot, p = get_uvarint(body, p)
+        req, p = get_uvarint(body, p)
+        n, p = get_uvarint(body, p)
         p += n
-        nb, p = pl.get_uvarint(body, p)
+        nb, p = get_uvarint(body, p)
         batches = []
         for _ in range(nb):
-            seq, p = pl.get_uvarint(body, p)
-            n, p = pl.get_uvarint(body, p)
+            seq, p = get_uvarint(body, p)
+            n, p = get_uvarint(body, p)
             batches.append((seq, bytes(body[p:p + n])))
             p += n
         assert p == len(body) - TAG_LEN
@@ -97,7 +98,7 @@ class StandIn:
         return dev, (boot, req), batches
 
     def answer(self, tag, flags, ack, extra=b""):
-        body = bytes((pl.ANS_MAGIC, 1, flags)) + uv(ack) + uv(self.time) + extra
+        body = bytes((ev.ANS_MAGIC, 1, flags)) + uv(ack) + uv(self.time) + extra
         h = Hmac(self.answer_key, tag)
         h.update(body)
         return body + h.digest()[:TAG_LEN]
@@ -112,11 +113,11 @@ class StandIn:
         dev, rid, batches = self.parse(body)
         tag = body[-TAG_LEN:]
         if rid <= self.last_req:
-            return 409, self.answer(tag, pl.ANS_RESYNC, 0, uv(self.last_req[0]) + uv(self.last_req[1]) + uv(0))
+            return 409, self.answer(tag, ev.ANS_RESYNC, 0, uv(self.last_req[0]) + uv(self.last_req[1]) + uv(0))
         if self.resync is not None:
             b, r, s = self.resync
             self.resync = None
-            return 409, self.answer(tag, pl.ANS_RESYNC, 0, uv(b) + uv(r) + uv(s))
+            return 409, self.answer(tag, ev.ANS_RESYNC, 0, uv(b) + uv(r) + uv(s))
         if any(s in self.refuse for s, _ in batches):
             return 400, b"malformed\n"
         self.last_req = rid
@@ -134,7 +135,7 @@ class StandIn:
             ack = min(ack, self.ack_at_most)
         extra, flags = b"", 0
         if self.config is not None:
-            extra, flags = uv(len(self.config)) + self.config, pl.ANS_CONFIG
+            extra, flags = uv(len(self.config)) + self.config, ev.ANS_CONFIG
             self.config = None
         return 200, self.answer(tag, flags, ack, extra)
 
@@ -293,16 +294,16 @@ async def test_status_reports_signal_usage_and_losses():
     await up.send_all()
     body = t.bodies[0]
     p = 2
-    n, p = pl.get_uvarint(body, p)
+    n, p = get_uvarint(body, p)
     p += n
     for _ in range(3):
-        _, p = pl.get_uvarint(body, p)
-    n, p = pl.get_uvarint(body, p)
+        _, p = get_uvarint(body, p)
+    n, p = get_uvarint(body, p)
     st = bytes(body[p:p + n])
     # Test Net (operator), 4G, usage up 1234 = 0xd2 0x09
     assert b"Test Net" in st and b"4G" in st and b"2026-07" in st
-    assert bytes((pl.ST_USAGE_UP << 2,)) + uv(1234) in st
-    assert bytes((pl.ST_CFG_VERSION << 2, 3)) in st
+    assert bytes((ev.ST_USAGE_UP << 2,)) + uv(1234) in st
+    assert bytes((ev.ST_CFG_VERSION << 2, 3)) in st
 
 
 class Roaming(StandIn):
@@ -329,7 +330,7 @@ async def test_status_carries_only_what_changed_until_the_next_full_one():
     assert b"Test Net" not in second and b"2026-07" not in second
     assert b"Other Net" in third and b"2026-07" not in third
     assert len(second) < len(first)
-    up.heartbeat_ms = 0                      # the next one is full again
+    up.status.heartbeat_ms = 0               # the next one is full again
     fill(sp, 1, start=30)
     await up.send_all()
     assert b"Other Net" in t.bodies[-1] and b"2026-07" in t.bodies[-1]

@@ -1,87 +1,16 @@
-"""The upload wire format (docs/protocol.md): compact batches of reading sets, the signed request
-envelope around them, and the signed answer.  Pure: buffers in, buffers out.
-
-Numbers travel as exact scaled integers; sources, keys and the key lists of reading sets
-("schemas") are sent once per boot as dictionary definitions and then referenced by index.
+"""Batches of reading sets in the upload format (docs/protocol.md): numbers as exact scaled
+integers; sources, keys and the key lists of reading sets ("schemas") defined once per boot and
+then referenced by index.  Pure: reading sets in, bytes out.
 """
-from meterlink.proto.auth import TAG_LEN, Hmac, equal
-
-REQ_MAGIC = 0x4D     # 'M'
-ANS_MAGIC = 0x6D     # 'm'
-VERSION = 1
+from meterlink.proto.varint import put_str, put_svarint, put_uvarint, text, uv, zigzag
 
 DEF_SOURCE, DEF_KEY, DEF_SCHEMA = 1, 2, 3
 KIND_NULL, KIND_TEXT, KIND_DEC = 0, 1, 2
 MAX_SCALE = 30
 BATCH_CLOCK_FIX = 1
-ANS_CONFIG, ANS_RESYNC = 1, 2
 
 CONFIRMED = 0        # dictionary entry known to the collector
 OPEN = -1            # used by the batch being filled; otherwise: the last local seq carrying it
-
-# status items in the request envelope: id -> name (wire: id << 2 | type)
-ST_CFG_VERSION, ST_DEV_TIME, ST_CLOCK, ST_CSQ, ST_RSSI, ST_TECH, ST_OPERATOR = 1, 2, 3, 4, 5, 6, 7
-ST_USAGE_MONTH, ST_USAGE_UP, ST_USAGE_DOWN = 8, 9, 10
-ST_LOST_BATCHES, ST_LOST_SETS, ST_PENDING = 11, 12, 13
-ST_UPLOAD_FAILS, ST_LOG_ERRORS, ST_LOG_WARNS, ST_TASK_FAILS = 14, 15, 16, 17
-ST_FW, ST_MODEM_STATE, ST_MODEM_ERROR, ST_RESET_CAUSE, ST_UPTIME = 18, 19, 20, 21, 22
-ST_SIM = 23
-
-
-class PayloadError(ValueError):
-    pass
-
-
-def put_uvarint(buf, pos, v):
-    """Write v (>= 0) as LEB128 at buf[pos]; returns the next position (IndexError when full)."""
-    while v >= 0x80:
-        buf[pos] = (v & 0x7F) | 0x80
-        v >>= 7
-        pos += 1
-    buf[pos] = v
-    return pos + 1
-
-
-def zigzag(v):
-    return v << 1 if v >= 0 else ((-v) << 1) - 1
-
-
-def put_svarint(buf, pos, v):
-    return put_uvarint(buf, pos, zigzag(v))
-
-
-def put_bytes(buf, pos, b):
-    pos = put_uvarint(buf, pos, len(b))
-    end = pos + len(b)
-    if end > len(buf):
-        raise IndexError("buffer full")
-    buf[pos:end] = b
-    return end
-
-
-def put_str(buf, pos, s):
-    return put_bytes(buf, pos, s.encode() if isinstance(s, str) else s)
-
-
-def uvarint_len(v):
-    n = 1
-    while v >= 0x80:
-        v >>= 7
-        n += 1
-    return n
-
-
-def get_uvarint(buf, pos):
-    v = shift = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise PayloadError("truncated or overlong varint at %d" % pos)
-        b = buf[pos]
-        pos += 1
-        v |= (b & 0x7F) << shift
-        if b < 0x80:
-            return v, pos
-        shift += 7
 
 
 def classify(value):
@@ -266,84 +195,11 @@ def _def(kind, idx, content):
     b[0] = kind
     out = b[:p]
     if kind == DEF_SOURCE:
-        out += _str(content)
+        out += text(content)
     elif kind == DEF_KEY:
-        out += _str(content[0]) + _str(content[1]) + bytes((content[2],))
+        out += text(content[0]) + text(content[1]) + bytes((content[2],))
     else:
-        out += _uv(len(content))
+        out += uv(len(content))
         for k in content:
-            out += _uv(k)
-    return out
-
-
-def _uv(v):
-    b = bytearray(10)
-    return b[:put_uvarint(b, 0, v)]
-
-
-def _str(s):
-    e = s.encode()
-    return _uv(len(e)) + e
-
-
-def status_bytes(items):
-    """Status items [(id, value)]: int -> uvarint or svarint, str/bytes -> length-prefixed."""
-    out = bytearray()
-    for sid, v in items:
-        if v is None:
-            continue
-        if isinstance(v, bool):
-            v = int(v)
-        if isinstance(v, int):
-            if v >= 0:
-                out += _uv(sid << 2) + _uv(v)
-            else:
-                out += _uv((sid << 2) | 1) + _uv(zigzag(v))
-        else:
-            out += _uv((sid << 2) | 2) + _str(v if isinstance(v, str) else str(v))
-    return out
-
-
-def envelope_head(buf, device_id, life, boot, req, status, nbatches):
-    """Write the request's fixed part at buf[0]; returns the position where batches go."""
-    buf[0] = REQ_MAGIC
-    buf[1] = VERSION
-    pos = put_str(buf, 2, device_id)
-    pos = put_uvarint(buf, pos, life)
-    pos = put_uvarint(buf, pos, boot)
-    pos = put_uvarint(buf, pos, req)
-    pos = put_bytes(buf, pos, status)
-    return put_uvarint(buf, pos, nbatches)
-
-
-def sign(key, buf, end):
-    """Append the tag over buf[:end]; returns the total length."""
-    tag = Hmac(key, memoryview(buf)[:end]).digest()[:TAG_LEN]
-    buf[end:end + TAG_LEN] = tag
-    return end + TAG_LEN
-
-
-def parse_answer(data, key, req_tag):
-    """The collector's answer to the request whose tag was req_tag, checked and decoded."""
-    if len(data) < 3 + TAG_LEN or data[0] != ANS_MAGIC or data[1] != VERSION:
-        raise PayloadError("not a collector answer")
-    body = memoryview(data)[:len(data) - TAG_LEN]
-    h = Hmac(key, req_tag)
-    h.update(body)
-    if not equal(h.digest()[:TAG_LEN], memoryview(data)[len(data) - TAG_LEN:]):
-        raise PayloadError("answer tag does not verify")
-    flags = data[2]
-    ack, pos = get_uvarint(data, 3)
-    now, pos = get_uvarint(data, pos)
-    out = {"ack": ack, "time": now, "config": None, "resync": None}
-    if flags & ANS_RESYNC:
-        b, pos = get_uvarint(data, pos)
-        r, pos = get_uvarint(data, pos)
-        s, pos = get_uvarint(data, pos)
-        out["resync"] = (b, r, s)
-    if flags & ANS_CONFIG:
-        n, pos = get_uvarint(data, pos)
-        if pos + n > len(body):
-            raise PayloadError("config runs past the answer")
-        out["config"] = bytes(body[pos:pos + n])
+            out += uv(k)
     return out
