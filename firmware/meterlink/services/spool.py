@@ -81,9 +81,11 @@ class Spool:
         tmp = self.root + "/tmp"
         if sf.exists(tmp):
             if sf.check_record(tmp):    # complete: the reset came between close and rename
-                os.rename(tmp, self._name(self.next))
-                self.used_blocks += self._blocks(sf.size(self._name(self.next)))
-                log.warn("spool", "recovered batch %d written before a reset" % self.next)
+                name = self._name(self.next)
+                os.rename(tmp, name)
+                self.used_blocks += self._blocks(sf.size(name))
+                log.warn("spool", "sealed batch %d: %d sets, recovered after a reset"
+                         % (self.next, sf.record_sets(name)))
                 self.next += 1
             else:
                 sf.remove(tmp)
@@ -159,6 +161,7 @@ class Spool:
             self._lose(nsets, "batch %d could not be written (%r)" % (seq, err))
             return None
         self.used_blocks += need
+        # `meterlink sim` counts the reading sets taken from these lines
         log.info("spool", "sealed batch %d: %d sets, %d B" % (seq, nsets, len(head) + len(body)))
         return seq
 

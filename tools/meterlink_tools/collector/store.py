@@ -73,7 +73,8 @@ class Collector:
     # -- ingest --
 
     def _reject(self, status, reason):
-        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        kind = reason.split(":")[0]
+        self.rejected[kind] = self.rejected.get(kind, 0) + 1
         return status, (reason + "\n").encode(), TEXT
 
     def ingest(self, body):
@@ -113,7 +114,7 @@ class Collector:
             else:
                 new.append((seq, data, digest))
         if (req.boot, req.req) <= (last_boot, last_req) or conflict:
-            self.rejected["replay or stale sequence"] = self.rejected.get("replay or stale sequence", 0) + 1
+            self.rejected["replay"] = self.rejected.get("replay", 0) + 1
             ack = same[-1] if same else 0     # the leading batches it already holds, unchanged
             return 409, wire.answer(key, req.tag, ack, now, resync=(last_boot, last_req, last_seq)), OCTETS
         try:

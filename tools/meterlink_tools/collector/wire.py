@@ -3,7 +3,6 @@ not from the firmware's encoder; and the answers it sends back."""
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 TAG_LEN = 16
 REQ_MAGIC, ANS_MAGIC, VERSION = 0x4D, 0x6D, 1
@@ -251,8 +250,3 @@ def answer(key, req_tag, ack, server_time, config=None, resync=None):
     if config is not None:
         body += _uv(len(config)) + bytes(config)
     return body + tag_of(key, req_tag, body)
-
-
-def value_number(text):
-    """Decimal of a stored value, for callers that compute with them."""
-    return Decimal(text)
