@@ -4,13 +4,14 @@ simulator and the pollers; skipped until the site has them."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 
 @pytest.mark.soak
 def test_a_day_with_a_six_hour_outage_loses_nothing(tmp_path):
-    p = subprocess.run([sys.executable, "-m", "meterlink_tools.cli", "sim", "--site", "small",
+    p = subprocess.run([str(Path(sys.executable).parent / "meterlink"), "sim", "--site", "small",
                         "--modem", "sim7600", "--duration", "24h", "--period", "1",
                         "--outage", "2h+6h", "--json", "--rundir", str(tmp_path)],
                        capture_output=True, text=True, timeout=1500)

@@ -38,6 +38,7 @@ class Uploader:
         self.last_ok_ms = None
         self._single = False        # next request carries one batch (isolating a refused one)
         self._refused = (0, 0)      # (local seq, times) refused
+        self.streak = 0             # failed cycles in a row
 
     def _build(self):
         """Fill self.buf with one request: ([local seqs], length)."""
@@ -104,6 +105,9 @@ class Uploader:
                 continue
             break
         self.online = True
+        if self.streak:
+            log.info("uplink", "collector reached again after %d failed attempts" % self.streak)
+            self.streak = 0
         if self.leds is not None:
             self.leds.set("server", True)
         log.info("uplink", "%d batches in %d requests; pending %d%s" % (
@@ -118,6 +122,7 @@ class Uploader:
 
     def _failed(self):
         self.failures += 1
+        self.streak += 1
         self.online = False
         if self.leds is not None:
             self.leds.set("server", False)
@@ -134,7 +139,8 @@ class Uploader:
                 self.url, memoryview(self.buf)[:length], content_type=self.content_type)
         except Exception as e:   # noqa: BLE001  the transport's errors (ModemError) end here
             self.last_error = getattr(e, "reason", None) or repr(e)
-            log.warn("uplink", "upload failed: %s" % self.last_error)
+            # the first failure of an outage is a warning (kept on flash), the rest are not
+            log.log("warn" if not self.streak else "info", "uplink", "upload failed: %s" % self.last_error)
             return False, False
         finally:
             sp.in_flight = None
