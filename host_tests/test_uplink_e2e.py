@@ -94,7 +94,7 @@ def test_outage_and_lost_answers_lose_nothing(tmp_path):
 def test_power_cut_mid_run_loses_only_what_was_not_yet_on_flash(tmp_path):
     # the server is down from the second minute of the first boot, so batches (sealed every
     # 2 min) wait on flash when the power goes
-    c, boot = run_e2e(tmp_path, readings=60, every_s=20, outage=(60, 99999), cut_after_writes=100,
+    c, boot = run_e2e(tmp_path, readings=60, every_s=20, outage=(60, 99999), cut_after_writes=60,
                       seal_max_s=120)
     assert boot.code == 0, boot.output
     sets = c.reading_sets("e2e-1")
