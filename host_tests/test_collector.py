@@ -223,3 +223,28 @@ def test_status_items_merge_across_requests(env):
     import json
     st = json.loads(c.db.execute("SELECT status FROM device_state").fetchone()[0])
     assert st["operator"] == "Op A" and st["csq"] == 12 and st["modem_error"] == ""
+
+
+def test_signed_garbage_never_crashes_the_collector(tmp_path):
+    """Correctly signed requests whose batches are mutated: 200, 400 or 409, never an exception,
+    and a refused request changes nothing."""
+    import random
+    rng = random.Random(11)
+    c = Collector(tmp_path / "f.db", clock=lambda: NOW)
+    c.add_device("dev-1", KEY)
+    statuses = set()
+    for i in range(300):
+        dev = DeviceDouble("dev-1", KEY, boot=1000 + i)
+        seq, data = dev.batch(sets(rng.randrange(1, 4), t0=1750000000 + i))
+        data = bytearray(data)
+        for _ in range(rng.randrange(1, 4)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            data = data[:rng.randrange(len(data))]
+        before = snapshot(c)
+        status, _, _ = c.ingest(dev.request([(1000 + i, bytes(data))]))
+        statuses.add(status)
+        assert status in (200, 400, 409)
+        if status != 200:
+            assert snapshot(c) == before
+    assert 400 in statuses
