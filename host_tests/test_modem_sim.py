@@ -111,11 +111,14 @@ def test_billing_by_hand():
     assert b.ntp("1.2.3.4") == (76, 76)
 
 
-def test_site_populator_attaches_the_modem_and_schedules_outages():
+def test_site_populator_attaches_the_modem_and_outages_flip_its_switch():
+    from meterlink_tools.simrun import _schedule_outages
+
     async def go(master):
         loop = asyncio.get_running_loop()
         args = argparse.Namespace(modem="sim800", outage=["10s+20s"], period=None)
         site = await sitemod.build("small", loop, master, args)
+        _schedule_outages(site, loop, [(10, 20)])
         modem = site.modem
         seen = []
         for t in (5, 15, 35):
@@ -126,6 +129,6 @@ def test_site_populator_attaches_the_modem_and_schedules_outages():
         return modem, seen, summary, site
     modem, seen, summary, site = simclock.run(go)
     assert modem.model == "sim800" and modem in site.media["modem"].devices
-    assert modem.server_url == "http://127.0.0.1:8080"
+    assert site.collector_url.startswith(modem.server_url + "/")
     assert seen == [False, True, False]
     assert summary["bytes_on_air"] == 0 and summary["modem"]["model"] == "sim800"

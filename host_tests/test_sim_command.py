@@ -16,7 +16,8 @@ def test_sim_runs_for_its_duration_and_ends_with_a_json_summary(tmp_path):
     p = meterlink("sim", "--duration", "5m", "--json", "--rundir", str(tmp_path))
     assert p.returncode == 0, p.stdout + p.stderr
     summary = json.loads(p.stdout.strip().splitlines()[-1])
-    assert summary["simulated_s"] == 300
+    # the run lasts its duration, then drains the spool to the collector before it ends
+    assert summary["duration_s"] == 300 and summary["simulated_s"] >= 300
     assert summary["boots"] == [{"cause": 1, "ended": "exit"}]
     assert summary["leds"]["LED_POWER"] == 1
 

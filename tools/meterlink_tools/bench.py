@@ -12,6 +12,10 @@ import time
 # (figure name, "module:function")
 FIGURES = [
     ("heap_peak_kb_site_s", "bench_heap:heap_peak_site_s"),
+    ("uplink_mb_month_site_s_sim7600", "bench_uplink:mb_month_sim7600"),
+    ("uplink_mb_month_site_s_sim800", "bench_uplink:mb_month_sim800"),
+    ("uplink_mb_month_naive_json", "bench_uplink:mb_month_naive_json"),
+    ("boot_to_first_upload_s", "bench_uplink:boot_to_first_upload"),
 ]
 
 

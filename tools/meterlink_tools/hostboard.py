@@ -16,7 +16,9 @@ FIRMWARE = ROOT / "firmware"
 BOARD_DIR = ROOT / "boards" / "hostboard"
 MPLIB = ROOT / "build" / "mplib"
 
-DEFAULT_HEAPSIZE = "256K"
+# The unix port's objects are about twice an ESP32's: 512K here is roughly 256 KB on the device, a
+# WROVER (PSRAM) board, or a WROOM running the firmware frozen into its image (docs/memory.md).
+DEFAULT_HEAPSIZE = "512K"
 
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 EXIT_CAUSES = {82: HARD_RESET, 83: WDT_RESET, 84: DEEPSLEEP_RESET, 85: SOFT_RESET}

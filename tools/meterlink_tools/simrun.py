@@ -5,6 +5,7 @@ summary; with --json the last line is one JSON object.
 """
 import asyncio
 import json
+import re
 import sys
 import tempfile
 import time
@@ -34,19 +35,70 @@ def _check_args(args):
     _speed(args.speed)
 
 
-async def run_site(args, master, rundir):
+SEALED = re.compile(r"spool: sealed batch \d+: (\d+) sets")
+FIRST_UPLOAD = "uplink: first upload acknowledged"
+SPOOL_EMPTY = "spool empty"
+DRAIN_MARGIN_S = 120
+
+
+class Console:
+    """What the firmware's console says that the summary counts."""
+
+    def __init__(self, loop, quiet):
+        self.loop = loop
+        self.quiet = quiet
+        self.taken = 0
+        self.first_upload_s = None
+        self.empty = asyncio.Event()
+
+    def __call__(self, text):
+        if not self.quiet:
+            print("[%9.1fs] %s" % (self.loop.time(), text))
+        m = SEALED.search(text)
+        if m:
+            self.taken += int(m.group(1))
+        elif FIRST_UPLOAD in text and self.first_upload_s is None:
+            self.first_upload_s = self.loop.time()
+        elif SPOOL_EMPTY in text:
+            self.empty.set()
+
+
+def _schedule_outages(site, loop, windows):
+    for start, length in windows:
+        loop.call_at(start, site.set_server_reachable, False)
+        loop.call_at(start + length, site.set_server_reachable, True)
+
+
+def _bytes_on_air(site):
+    v = getattr(site.modem, "bytes_on_air", None)
+    return v() if callable(v) else v
+
+
+async def _drain(site, runner, console, cfg):
+    """The end of a run: no new readings; wait until the firmware has delivered what it took
+    (or until the last batch was sealed by age and one more send period went by)."""
+    site.quiesce()
+    console.empty.clear()
+    period_s = float(cfg.get("send_period_min", 15)) * 60
+    seal_s = float(cfg.get("spool", {}).get("seal_max_s", 900))
+    waiter = asyncio.ensure_future(console.empty.wait())
+    await asyncio.wait({runner, waiter}, timeout=seal_s + 2 * period_s + DRAIN_MARGIN_S,
+                       return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+
+
+async def run_site(args, master, rundir, on_site=None):
+    """Run the site; on_site(site) may read the simulators before they are closed."""
     loop = asyncio.get_running_loop()
     duration_s = None if args.forever else parse_duration(args.duration)
-    site = await sitemod.build(args.site, loop, master, args)
-    quiet = args.json
-
-    def on_line(text):
-        if not quiet:
-            print("[%9.1fs] %s" % (loop.time(), text))
-
+    site = await sitemod.build(args.site, loop, master, args, rundir=rundir)
+    console = Console(loop, quiet=args.json)
+    files = {"config.json": json.dumps(site.config)}
+    files.update(site.files)
     hb = HostBoard(rundir, clock=master, uarts=site.uarts(), modem_model=args.modem,
-                   files={"config.json": json.dumps(site.config)}, heap_probe=True,
-                   on_line=on_line, **({"heapsize": args.heapsize} if args.heapsize else {}))
+                   files=files, heap_probe=True, on_line=console,
+                   **({"heapsize": args.heapsize} if args.heapsize else {}))
+    _schedule_outages(site, loop, [parse_window(w) for w in args.outage])
     wall0 = time.monotonic()
     runner = asyncio.create_task(hb.run())
     try:
@@ -54,22 +106,35 @@ async def run_site(args, master, rundir):
             await runner
         else:
             done, _ = await asyncio.wait({runner}, timeout=duration_s)
+            at_end = _bytes_on_air(site)
             if not done:
+                if site.collector is not None:
+                    await _drain(site, runner, console, site.config)
                 hb.stop()
                 await runner
+        summary = {
+            "site": args.site,
+            "modem": args.modem,
+            "simulated_s": round(loop.time(), 3),
+            "wall_s": round(time.monotonic() - wall0, 3),
+            "boots": [{"cause": b.cause, "ended": b.ended} for b in hb.boots],
+            "heap_peak_kb": round((hb.heap_peak - hb.heap_base) / 1024, 1),
+            "heap_peak_total_kb": round(hb.heap_peak / 1024, 1),
+            "leds": {name: hb.pin_state(name) for name in sorted({n for _, n, _ in hb.pins() if n.startswith("LED_")})},
+            "duration_s": duration_s,
+            "taken": console.taken,
+            "first_upload_s": console.first_upload_s,
+            "bytes_on_air": _bytes_on_air(site),
+        }
+        if duration_s is not None:
+            summary["bytes_on_air_at_end"] = at_end
+        summary.update(site.summary())
+        if "stored" in summary:
+            summary["lost"] = console.taken - summary["stored"]
+        if on_site is not None:
+            on_site(site)
     finally:
         site.close()
-    summary = {
-        "site": args.site,
-        "modem": args.modem,
-        "simulated_s": round(loop.time(), 3),
-        "wall_s": round(time.monotonic() - wall0, 3),
-        "boots": [{"cause": b.cause, "ended": b.ended} for b in hb.boots],
-        "heap_peak_kb": round((hb.heap_peak - hb.heap_base) / 1024, 1),
-        "heap_peak_total_kb": round(hb.heap_peak / 1024, 1),
-        "leds": {name: hb.pin_state(name) for name in sorted({n for _, n, _ in hb.pins() if n.startswith("LED_")})},
-    }
-    summary.update(site.summary())
     return summary
 
 
@@ -80,6 +145,7 @@ def main(args):
         print("meterlink sim: %s" % e, file=sys.stderr)
         return 2
     rundir = Path(args.rundir) if args.rundir else Path(tempfile.mkdtemp(prefix="meterlink-sim-"))
+    rundir.mkdir(parents=True, exist_ok=True)
     summary = simclock.run(lambda m: run_site(args, m, rundir), speed=_speed(args.speed))
     if args.json:
         print(json.dumps(summary))

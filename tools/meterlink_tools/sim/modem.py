@@ -5,6 +5,7 @@ PWRKEY and supply physics, real HTTP requests billed as a network would (docs/mo
 import collections
 import random
 import re
+from urllib.parse import urlsplit
 
 from .modem_models import DIALECTS
 from .modem_net import Billing, HttpBridge
@@ -29,6 +30,9 @@ SWITCHES = {
     "noise": False,               # URCs interleaved in every answer
     "nitz": True,                 # the network sends its time at registration
 }
+
+# a server's status line and headers (Server, Date, Content-Type, Content-Length, Connection)
+ANSWER_HEADER_BYTES = 170
 
 _CMD = re.compile(r"(\+[A-Z0-9_]+|\*[A-Z0-9]+|&[A-Z]|[A-Z])(=\?|\?|=)?(.*)$", re.S | re.I)
 
@@ -85,6 +89,30 @@ class ModemSim(Device):
     @server_url.setter
     def server_url(self, url):
         self.http.server_url = url
+
+    @property
+    def bytes_on_air(self):
+        """Everything the network has billed so far, up and down."""
+        return self.billing.total
+
+    @property
+    def server_unreachable(self):
+        return self.sw["server_unreachable"]
+
+    @server_unreachable.setter
+    def server_unreachable(self, on):
+        self.set("server_unreachable", bool(on))
+
+    def bill_http(self, body_len, answer_len, tls=False):
+        """What one POST of body_len bytes on a new connection would be billed (not recorded):
+        this modem's request headers, a typical answer header, TCP/IP and TLS overhead."""
+        parts = urlsplit(self.server_url)
+        headers = self.d.http_headers(parts.netloc, "application/json", body_len, 1)
+        req_len = (len("POST %s HTTP/1.1\r\n" % (parts.path or "/"))
+                   + sum(len(k) + len(v) + 4 for k, v in headers) + 2 + body_len)
+        up, down = self.billing.exchange(parts.hostname or "", req_len,
+                                         ANSWER_HEADER_BYTES + answer_len, tls)
+        return up + down
 
     def set(self, name, value):
         if name not in SWITCHES:

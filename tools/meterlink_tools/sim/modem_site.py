@@ -1,10 +1,12 @@
 """Puts the simulated modem on a site's modem UART (`meterlink sim --modem sim7600|sim800`).
 
 The modem sends its HTTP requests to `site.collector_url` when a populator listed earlier set
-it (else to DEFAULT_SERVER); `site.modem.server_url` can be changed at any time.  `--outage
-START+LENGTH` makes the server unreachable from the modem for that window.
+it (else to DEFAULT_SERVER); `site.modem.server_url` can be changed at any time.  Outages
+(`--outage START+LENGTH`) are scheduled by the run through `site.set_server_reachable`, which
+flips the modem's `server_unreachable` switch.
 """
-from ..units import parse_window
+from urllib.parse import urlsplit
+
 from .modem import ModemSim
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
@@ -18,13 +20,13 @@ def schedule_outage(loop, modem, start_s, length_s):
 
 async def populate(site, args):
     model = getattr(args, "modem", None) or "sim7600"
-    server = getattr(site, "collector_url", None) or DEFAULT_SERVER
+    # the modem reaches the server named in the firmware's URL here (scheme://host:port only;
+    # the path comes from the request)
+    url = getattr(site, "collector_url", None)
+    server = "%s://%s" % urlsplit(url)[:2] if url else DEFAULT_SERVER
     modem = ModemSim(model, server_url=server)
     site.media["modem"].attach(modem)
     site.modem = modem
-    for w in getattr(args, "outage", None) or []:
-        start, length = parse_window(w)
-        schedule_outage(site.loop, modem, start, length)
 
     def summary():
         b = modem.billing

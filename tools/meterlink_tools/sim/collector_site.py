@@ -1,0 +1,48 @@
+"""The reference collector inside a simulated site, on the simulation's virtual clock.
+
+It serves from a daemon thread (the modem simulator calls it with a blocking HTTP client from
+the loop thread, which holds virtual time still meanwhile).  The terminal is registered with
+a fresh key, which goes to the firmware as secrets.json; config.json gets the server URL.
+"""
+import json
+import secrets
+from urllib.parse import urlsplit
+
+from ..collector import Collector, serve_in_thread
+
+DEVICE_ID = "sim-terminal-1"
+# The name the terminal is configured with; the modem simulator routes it to the collector
+# (and bills the DNS lookup a real network would see).
+PUBLIC_HOST = "collector.meterlink.test"
+
+
+async def populate(site, args):
+    if "modem" not in site.ports:
+        return
+    master = site.clock
+    site.collector = Collector(site.rundir / "collector.db",
+                               clock=lambda: site.epoch + (master.now_us / 1e6 if master else site.loop.time()))
+    key = secrets.token_bytes(32)
+    site.collector.add_device(DEVICE_ID, key)
+    site.collector_server = serve_in_thread(site.collector)
+    site.collector_url = site.collector_server.url
+    site.device_id = DEVICE_ID
+    path = urlsplit(site.collector_url).path
+    site.config.setdefault("server", {})["url"] = "http://%s%s" % (PUBLIC_HOST, path)
+    site.files["secrets.json"] = json.dumps({"device_id": DEVICE_ID, "key": key.hex()})
+    site.summaries.append(lambda: _summary(site))
+    site.closers.append(_close(site))
+
+
+def _summary(site):
+    st = site.collector.stats(site.device_id)
+    return {"stored": st["stored"], "duplicates": st["duplicates"], "batches": st["batches"],
+            "uploads": st["uploads"], "resent_batches": st["resent_batches"],
+            "clock_unknown": st["clock_unknown"], "collector_rejected": st["rejected"]}
+
+
+def _close(site):
+    def close():
+        site.collector_server.stop()
+        site.collector.close()
+    return close
