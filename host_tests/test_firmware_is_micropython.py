@@ -41,3 +41,22 @@ def test_a_cpython_only_construct_fails_the_check(construct, tmp_path):
     compiled, _ = fwcheck.compile_xtensawin(pkg / "bad.py", tmp_path)
     assert not (ok and compiled), "MicroPython accepted CPython-only code:\n" + out
     assert "IMPORTED meterlink.good" in out
+
+
+def test_protocol_modules_also_import_under_cpython():
+    """proto/ is pure: host tools may share it (config validation) where one source of truth
+    matters."""
+    import importlib
+    import pkgutil
+    import sys
+    sys.path.insert(0, str(fwcheck.FIRMWARE))
+    try:
+        import meterlink.proto as proto
+        names = [m.name for m in pkgutil.iter_modules(proto.__path__)]
+        assert "config" in names
+        for name in names:
+            importlib.import_module("meterlink.proto." + name)
+    finally:
+        sys.path.remove(str(fwcheck.FIRMWARE))
+        for mod in [m for m in sys.modules if m == "meterlink" or m.startswith("meterlink.")]:
+            del sys.modules[mod]
