@@ -1,0 +1,311 @@
+"""An IEC 62056-21 mode C meter session on a UartPort: sign-on, option select, rate switch,
+the readout read as it arrives (partial blocks too), programming-mode reads, sign-off.
+
+Optical and RS-232 sign on at 300 Bd and switch to the rate the meter offers (capped by the
+configuration); a failed switch is retried at a lower rate, which the meter then keeps.
+RS-485 stays at its fixed rate, addresses every request and signs off with B0.
+"""
+import asyncio
+import time
+
+from meterlink.port.uartport import PortTimeout
+from meterlink.proto import iec62056 as iec
+from meterlink.proto import iecdata
+
+PARITY = {"N": None, "E": 0, "O": 1}
+MAX_READOUT_BYTES = 32768
+DRAIN_MAX_MS = 60000
+
+# a meter entry's settings when neither it nor its port names them (timeouts: IEC 62056-21
+# waits at most 1500 ms for an answer, 2200 ms before giving up; < 1500 ms between characters)
+METER_DEFAULTS = {"readout": "short", "reaction_timeout_ms": 2200, "char_timeout_ms": 1500,
+                  "retries": 1, "session_timeout_ms": 120000, "switch_delay_ms": 20,
+                  "idle_gap_ms": 200}
+
+
+def resolve(meter, line):
+    """A meter's settings: its entry (and its `overrides`) over its port's and the defaults."""
+    m = dict(METER_DEFAULTS)
+    for k in METER_DEFAULTS:
+        if k in line:
+            m[k] = line[k]
+    m.update(meter)
+    m.update(meter.get("overrides") or {})
+    return m
+
+
+class MeterError(Exception):
+    """A session that delivered no readout.  kind: timeout, garbage, ident, mode, nak, bcc,
+    truncated, switch, too_long, refused."""
+
+    def __init__(self, kind, msg, rate=None):
+        Exception.__init__(self, msg)
+        self.kind = kind
+        self.rate = rate
+
+    def __str__(self):
+        return "%s: %s" % (self.kind, self.args[0])
+
+
+RETRIED = ("garbage", "bcc", "truncated", "nak")
+
+
+def _all(buf):
+    return len(buf)
+
+
+class Collector:
+    """The selected values of one readout; a block's values count once its BCC matched."""
+
+    def __init__(self, select):
+        self.select = select
+        self.values = {}
+        self._staged = {}
+        self.units = {}
+        self.lines = 0
+        self.bad_lines = 0
+        self.ended = False
+
+    def line(self, line):
+        self.lines += 1
+        try:
+            sets, ended = iecdata.parse_line(line)
+        except iec.IecError:
+            self.bad_lines += 1
+            return
+        for address, index, value, unit in sets:
+            c = iecdata.code(address)
+            if c.startswith("97."):
+                for k, u in iecdata.unit_announcement(value).items():
+                    if self.select(k):
+                        self.units[k] = u
+            if self.select(c):
+                self._staged[c if index == 1 else "%s#%d" % (c, index)] = (value, unit)
+        if ended:
+            self.ended = True
+
+    def commit(self):
+        self.values.update(self._staged)
+        self._staged = {}
+
+    def drop(self):
+        self._staged = {}
+
+    def finish(self):
+        for k, (v, u) in self.values.items():
+            if u is None and k in self.units:
+                self.values[k] = (v, self.units[k])
+        return self.values
+
+
+class MeterSession:
+    """Sessions with the meters of one port.  `meter` arguments are resolve()d config entries
+    (docs/meters.md); line: the port's configuration section."""
+
+    def __init__(self, port, line, leds=None):
+        self.port = port
+        self.line = line
+        self.leds = leds
+        self.bus = port.de is not None              # RS-485: addressed, B0, idle gap
+        self.fixed = self.bus or line.get("fixed_rate", False)
+        self.sign_on = line.get("baudrate", 9600 if self.fixed else 300)
+        self.rate_cap = {}          # meter id -> highest rate that worked after a failed switch
+        self.ident = None
+
+    # -- LEDs --
+
+    def _led(self, which, on):
+        if self.leds is not None:
+            getattr(self.leds, which)(self.port.name, on)
+
+    # -- one exchange --
+
+    def _configure(self, baud):
+        ln = self.line
+        self.port.configure(baud, ln.get("bits", 7), PARITY.get(ln.get("parity", "E"), 0), ln.get("stop", 1))
+
+    async def _send(self, data):
+        await self.port.send(data)
+        self._sent = data
+
+    async def _recv_line(self, first_ms, char_ms):
+        """The identification line; an echo of our request (some probes hear themselves) is
+        skipped."""
+        port = self.port
+        line = await port.recv(first_ms, char_ms, until=iec.line_end, limit=iec.IDENT_MAX,
+                               on_first=self._on_first)
+        if line == self._sent:
+            line = await port.recv(first_ms, char_ms, until=iec.line_end, limit=iec.IDENT_MAX)
+        return line
+
+    def _on_first(self):
+        self._led("query", False)
+        self._led("response", True)
+
+    async def _sign_on(self, meter, mode, rate_cap):
+        """Request, identification, option select, rate switch.  Returns the rate in use."""
+        m = meter
+        self._configure(self.sign_on)
+        self.port.discard()
+        self._sent = None
+        self._led("query", True)
+        await self._send(iec.request(m.get("address") or ""))
+        try:
+            raw = await self._recv_line(m["reaction_timeout_ms"], m["char_timeout_ms"])
+        except PortTimeout:
+            raise MeterError("timeout", "no identification within %d ms" % m["reaction_timeout_ms"])
+        try:
+            ident = iec.parse_ident(raw)
+        except iec.IecError as e:
+            raise MeterError("garbage" if not raw.startswith(b"/") else "ident", str(e))
+        if ident.mode != "C":
+            raise MeterError("mode", "meter speaks mode %s (%s); only mode C is read" % (ident.mode, ident.text))
+        self.ident = ident
+        if self.fixed:
+            rate = self.sign_on
+        else:
+            rate = min(ident.baud, rate_cap)
+        z = iec.char_of(rate) if rate in iec.C_BAUDS else "0"
+        await asyncio.sleep_ms(ident.min_reaction_ms)
+        await self._send(iec.option_select(z, mode))
+        if rate != self.sign_on:
+            delay = min(m["switch_delay_ms"], max(0, ident.min_reaction_ms - 10))
+            if delay:
+                await asyncio.sleep_ms(delay)
+            self._configure(rate)
+            self.port.discard()       # the option select's echo
+        return rate
+
+    async def _read_message(self, meter, sink, deadline):
+        """The data message into sink (a Collector), block by block."""
+        m = meter
+        port = self.port
+        reader = iec.BlockReader()
+        first = m["reaction_timeout_ms"]
+        total = 0
+        naks = 0
+        reader.mark()
+        while True:
+            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                raise MeterError("too_long", "readout still going after the session time")
+            try:
+                chunk = await port.recv(first, m["char_timeout_ms"], until=_all, on_first=self._on_first)
+            except PortTimeout:
+                if reader.state == reader.WAIT and not reader.blocks:
+                    raise MeterError("timeout", "no data message")
+                raise MeterError("truncated", "data message stopped after %d bytes" % total)
+            if reader.state == reader.WAIT and not reader.blocks and chunk.find(b"\x15") >= 0 \
+                    and chunk.find(b"\x02") < 0:
+                raise MeterError("nak", "meter answered the option select with NAK")
+            total += len(chunk)
+            if total > MAX_READOUT_BYTES:
+                raise MeterError("too_long", "readout longer than %d bytes" % MAX_READOUT_BYTES)
+            first = m["char_timeout_ms"]
+            try:
+                end = reader.feed(chunk, sink.line)
+            except iec.IecError as e:
+                raise MeterError("garbage", str(e))
+            if end < 0:
+                continue
+            if reader.last:
+                if not reader.block_ok:
+                    sink.drop()
+                    raise MeterError("bcc", "BCC of the data message does not match")
+                sink.commit()
+                return reader
+            # a partial block: ACK for the next one, NAK to have it again
+            await asyncio.sleep_ms(self.ident.min_reaction_ms)
+            if reader.block_ok:
+                sink.commit()
+                reader.mark()
+                naks = 0
+                await self._send(b"\x06")
+            else:
+                sink.drop()
+                reader.rewind()
+                naks += 1
+                if naks > 3:
+                    raise MeterError("bcc", "partial block still wrong after 3 NAKs")
+                await self._send(b"\x15")
+            first = m["reaction_timeout_ms"]
+
+    async def _drain(self, quiet_ms):
+        """Wait until the meter stops talking (it may be sending at a rate we do not hear)."""
+        t0 = time.ticks_ms()
+        while time.ticks_diff(time.ticks_ms(), t0) < DRAIN_MAX_MS:
+            try:
+                await self.port.recv(quiet_ms, quiet_ms, until=_all)
+            except PortTimeout:
+                return
+
+    async def sign_off(self, meter):
+        """B0 (complete sign-off), then the idle gap before the next meter; an answer some
+        meters give to B0 is taken in that gap."""
+        self._configure(self.sign_on)
+        await asyncio.sleep_ms(self.ident.min_reaction_ms if self.ident else 200)
+        await self._send(iec.BREAK)
+        try:
+            await self.port.recv(meter["idle_gap_ms"], meter["char_timeout_ms"], until=_all)
+            await self._drain(200)
+        except PortTimeout:
+            pass
+
+    # -- the readout --
+
+    async def readout(self, meter, select=None):
+        """Read one meter: {code: (value text, unit)} of the selected codes.  Takes the port
+        for each attempt (other users of the line get their turn between meters)."""
+        mid = meter["id"]
+        retries = meter.get("retries", 1)
+        cap = min(meter.get("max_baudrate", 19200), self.line.get("max_baudrate", 19200),
+                  self.rate_cap.get(mid, 19200))
+        if select is None:
+            select = iecdata.Selector(meter.get("obis"))
+        mode = iec.SHORT_READOUT if meter.get("readout", "short") == "short" else iec.READOUT
+        while True:
+            try:
+                return await self._attempt(meter, select, mode, cap)
+            except MeterError as e:
+                if e.kind == "switch":
+                    cap = self._lower(e.rate)
+                    self.rate_cap[mid] = cap
+                    continue
+                if e.kind in RETRIED and retries > 0:
+                    retries -= 1
+                    continue
+                raise
+
+    @staticmethod
+    def _lower(rate):
+        lower = 300
+        for r in iec.C_BAUDS:
+            if r < rate:
+                lower = r
+        return lower
+
+    async def _attempt(self, meter, select, mode, cap):
+        sink = Collector(select)
+        deadline = time.ticks_add(time.ticks_ms(), meter.get("session_timeout_ms", 120000))
+        port = self.port
+        self.ident = None
+        async with port:
+            rate = self.sign_on
+            try:
+                rate = await self._sign_on(meter, mode, cap)
+                await self._read_message(meter, sink, deadline)
+                self._led("error", False)
+                if self.bus:
+                    await self.sign_off(meter)
+                return sink.finish()
+            except MeterError as e:
+                self._led("error", True)
+                switched = rate != self.sign_on
+                if switched and e.kind in ("garbage", "timeout", "truncated"):
+                    await self._drain(meter["char_timeout_ms"])
+                    e = MeterError("switch", "no readable answer at %d Bd (%s)" % (rate, e), rate)
+                if self.bus or switched:
+                    await self.sign_off(meter)
+                raise e
+            finally:
+                self._led("query", False)
+                self._led("response", False)
