@@ -7,7 +7,8 @@ import time
 
 import board
 import hostconf
-from meterlink.drivers.iecmeter import MeterError, MeterSession, resolve
+from meterlink.drivers.iecmeter import MeterError, resolve
+from meterlink.drivers.iecprog import ProgSession
 from meterlink.port.uartport import UartPort
 from meterlink.services.leds import Leds
 
@@ -18,7 +19,7 @@ async def main():
     hw = board.build()
     leds = Leds(hw)
     port = UartPort(hw.port(spec["port"]), leds)
-    session = MeterSession(port, spec.get("line", {}), leds)
+    session = ProgSession(port, spec.get("line", {}), leds)
     for rnd in range(spec.get("rounds", 1)):
         for m in spec["meters"]:
             meter = resolve(m, spec.get("line", {}))

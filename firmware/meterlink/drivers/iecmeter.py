@@ -11,10 +11,14 @@ import time
 from meterlink.port.uartport import PortTimeout
 from meterlink.proto import iec62056 as iec
 from meterlink.proto import iecdata
+from meterlink.proto.iecreadout import BlockReader, Collector
 
 PARITY = {"N": None, "E": 0, "O": 1}
 MAX_READOUT_BYTES = 32768
 DRAIN_MAX_MS = 60000
+# The ESP32 UART hands received bytes over when its RX FIFO holds this many or the line goes
+# idle: at 300 Bd a long answer shows up in 4 s steps, so every receive timeout allows for it.
+RX_FIFO_CHARS = 120
 
 # a meter entry's settings when neither it nor its port names them (timeouts: IEC 62056-21
 # waits at most 1500 ms for an answer, 2200 ms before giving up; < 1500 ms between characters)
@@ -39,7 +43,7 @@ class MeterError(Exception):
     truncated, switch, too_long, refused."""
 
     def __init__(self, kind, msg, rate=None):
-        Exception.__init__(self, msg)
+        super().__init__(msg)
         self.kind = kind
         self.rate = rate
 
@@ -52,50 +56,6 @@ RETRIED = ("garbage", "bcc", "truncated", "nak")
 
 def _all(buf):
     return len(buf)
-
-
-class Collector:
-    """The selected values of one readout; a block's values count once its BCC matched."""
-
-    def __init__(self, select):
-        self.select = select
-        self.values = {}
-        self._staged = {}
-        self.units = {}
-        self.lines = 0
-        self.bad_lines = 0
-        self.ended = False
-
-    def line(self, line):
-        self.lines += 1
-        try:
-            sets, ended = iecdata.parse_line(line)
-        except iec.IecError:
-            self.bad_lines += 1
-            return
-        for address, index, value, unit in sets:
-            c = iecdata.code(address)
-            if c.startswith("97."):
-                for k, u in iecdata.unit_announcement(value).items():
-                    if self.select(k):
-                        self.units[k] = u
-            if self.select(c):
-                self._staged[c if index == 1 else "%s#%d" % (c, index)] = (value, unit)
-        if ended:
-            self.ended = True
-
-    def commit(self):
-        self.values.update(self._staged)
-        self._staged = {}
-
-    def drop(self):
-        self._staged = {}
-
-    def finish(self):
-        for k, (v, u) in self.values.items():
-            if u is None and k in self.units:
-                self.values[k] = (v, self.units[k])
-        return self.values
 
 
 class MeterSession:
@@ -128,15 +88,25 @@ class MeterSession:
         await self.port.send(data)
         self._sent = data
 
-    async def _recv_line(self, first_ms, char_ms):
-        """The identification line; an echo of our request (some probes hear themselves) is
-        skipped."""
+    async def _recv(self, first_ms, char_ms, until, limit=iec.IDENT_MAX):
+        """One answer; an echo of what we sent (some probes hear themselves) is skipped."""
         port = self.port
-        line = await port.recv(first_ms, char_ms, until=iec.line_end, limit=iec.IDENT_MAX,
-                               on_first=self._on_first)
-        if line == self._sent:
-            line = await port.recv(first_ms, char_ms, until=iec.line_end, limit=iec.IDENT_MAX)
-        return line
+        got = await port.recv(first_ms, char_ms, until=until, limit=limit, on_first=self._on_first)
+        if got == self._sent:
+            got = await port.recv(first_ms, char_ms, until=until, limit=limit)
+        return got
+
+    @staticmethod
+    def _latency_ms(baud):
+        return RX_FIFO_CHARS * 10000 // baud
+
+    def first_ms(self, m):
+        """Wait for an answer's first byte: the reaction timeout plus the RX FIFO's delay."""
+        return m["reaction_timeout_ms"] + self.port.char_us * RX_FIFO_CHARS // 1000
+
+    def gap_ms(self, m):
+        """Silence that ends an answer: the inter-character timeout plus the FIFO's delay."""
+        return m["char_timeout_ms"] + self.port.char_us * RX_FIFO_CHARS // 1000
 
     def _on_first(self):
         self._led("query", False)
@@ -151,7 +121,7 @@ class MeterSession:
         self._led("query", True)
         await self._send(iec.request(m.get("address") or ""))
         try:
-            raw = await self._recv_line(m["reaction_timeout_ms"], m["char_timeout_ms"])
+            raw = await self._recv(self.first_ms(m), self.gap_ms(m), iec.line_end)
         except PortTimeout:
             raise MeterError("timeout", "no identification within %d ms" % m["reaction_timeout_ms"])
         try:
@@ -180,8 +150,8 @@ class MeterSession:
         """The data message into sink (a Collector), block by block."""
         m = meter
         port = self.port
-        reader = iec.BlockReader()
-        first = m["reaction_timeout_ms"]
+        reader = BlockReader()
+        first = self.first_ms(m)
         total = 0
         naks = 0
         reader.mark()
@@ -189,7 +159,7 @@ class MeterSession:
             if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                 raise MeterError("too_long", "readout still going after the session time")
             try:
-                chunk = await port.recv(first, m["char_timeout_ms"], until=_all, on_first=self._on_first)
+                chunk = await port.recv(first, self.gap_ms(m), until=_all, on_first=self._on_first)
             except PortTimeout:
                 if reader.state == reader.WAIT and not reader.blocks:
                     raise MeterError("timeout", "no data message")
@@ -200,7 +170,7 @@ class MeterSession:
             total += len(chunk)
             if total > MAX_READOUT_BYTES:
                 raise MeterError("too_long", "readout longer than %d bytes" % MAX_READOUT_BYTES)
-            first = m["char_timeout_ms"]
+            first = self.gap_ms(m)
             try:
                 end = reader.feed(chunk, sink.line)
             except iec.IecError as e:
@@ -227,7 +197,7 @@ class MeterSession:
                 if naks > 3:
                     raise MeterError("bcc", "partial block still wrong after 3 NAKs")
                 await self._send(b"\x15")
-            first = m["reaction_timeout_ms"]
+            first = self.first_ms(m)
 
     async def _drain(self, quiet_ms):
         """Wait until the meter stops talking (it may be sending at a rate we do not hear)."""
@@ -238,14 +208,14 @@ class MeterSession:
             except PortTimeout:
                 return
 
-    async def sign_off(self, meter):
-        """B0 (complete sign-off), then the idle gap before the next meter; an answer some
-        meters give to B0 is taken in that gap."""
-        self._configure(self.sign_on)
+    async def sign_off(self, meter, rate=None):
+        """B0 (complete sign-off) at `rate` (default: the sign-on rate), then the idle gap
+        before the next meter; an answer some meters give to B0 is taken in that gap."""
+        self._configure(rate or self.sign_on)
         await asyncio.sleep_ms(self.ident.min_reaction_ms if self.ident else 200)
         await self._send(iec.BREAK)
         try:
-            await self.port.recv(meter["idle_gap_ms"], meter["char_timeout_ms"], until=_all)
+            await self.port.recv(meter["idle_gap_ms"], self.gap_ms(meter), until=_all)
             await self._drain(200)
         except PortTimeout:
             pass
@@ -262,12 +232,16 @@ class MeterSession:
         if select is None:
             select = iecdata.Selector(meter.get("obis"))
         mode = iec.SHORT_READOUT if meter.get("readout", "short") == "short" else iec.READOUT
+        switch_fails = 0
         while True:
             try:
                 return await self._attempt(meter, select, mode, cap)
             except MeterError as e:
                 if e.kind == "switch":
-                    cap = self._lower(e.rate)
+                    # one rate lower, then the sign-on rate: a meter that ignores the
+                    # switch costs two attempts, not one per rate
+                    switch_fails += 1
+                    cap = self._lower(e.rate) if switch_fails == 1 else self.sign_on
                     self.rate_cap[mid] = cap
                     continue
                 if e.kind in RETRIED and retries > 0:
@@ -301,7 +275,7 @@ class MeterSession:
                 self._led("error", True)
                 switched = rate != self.sign_on
                 if switched and e.kind in ("garbage", "timeout", "truncated"):
-                    await self._drain(meter["char_timeout_ms"])
+                    await self._drain(meter["char_timeout_ms"] + self._latency_ms(self.sign_on))
                     e = MeterError("switch", "no readable answer at %d Bd (%s)" % (rate, e), rate)
                 if self.bus or switched:
                     await self.sign_off(meter)

@@ -217,25 +217,42 @@ def _group_matches(pattern, group):
 
 class Selector:
     """Which codes to keep: exact codes, `x` for any one group (`1.8.x`), `*x` for any
-    history entry (`1.8.0*x`), or `*` for everything.  Called with a short code."""
+    history entry (`1.8.0*x`), or `*` for everything.
+
+    key(code) returns the kept code as one shared string object (or None): the readings of
+    32 meters then share their keys instead of holding 32 copies each.
+    """
+    CACHE_MAX = 64
 
     def __init__(self, patterns=None):
         if patterns is None:
             patterns = DEFAULT_SELECTION
         self.all = "*" in patterns
-        self.exact = set()
+        self._known = {}        # code -> the same code, shared
         self.wild = []
         for p in patterns:
             p = code(p)
             groups = p.split(".")
             if "x" in groups or p.endswith("*x") or p.endswith("&x"):
                 self.wild.append(groups)
-            else:
-                self.exact.add(p)
+            elif p != "*":
+                self._known[p] = p
+        self._fixed = len(self._known)
+
+    def key(self, c):
+        k = self._known.get(c)
+        if k is not None:
+            return k
+        if not (self.all or self._wild_match(c)):
+            return None
+        if len(self._known) < self._fixed + self.CACHE_MAX:
+            self._known[c] = c
+        return c
 
     def __call__(self, c):
-        if self.all or c in self.exact:
-            return True
+        return self.key(c) is not None
+
+    def _wild_match(self, c):
         if not self.wild:
             return False
         groups = c.split(".")

@@ -237,7 +237,10 @@ class IecMeter(Device):
             self._block_i = 0
             self._block_naks = 0
             self.state = "blocks"
-            self._later(at, self._blocks[0])
+            first = self._blocks[0]
+            if self._faulty("bad_bcc"):       # the first block's first copy is damaged
+                first = first[:-1] + bytes([(first[-1] ^ 0x11) & 0x7F])
+            self._later(at, first)
             return
         msg = data_message(lines, self.profile.glued)
         if self._faulty("bad_bcc"):
