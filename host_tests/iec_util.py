@@ -34,7 +34,7 @@ def run_sessions(tmp_path, port, meters, spec, echo=False, setup=None):
     return results, boot, medium, events, hb
 
 
-def run_poller(tmp_path, media, config, seconds, heapsize="256K"):
+def run_poller(tmp_path, media, config, seconds, heapsize="256K", extra=None):
     """The app's meter poller for `seconds` of virtual time.  media: {port: (medium kwargs,
     [devices])}.  Returns (readings, status, leds, boot, hb, {port: medium})."""
     async def go(master):
@@ -50,7 +50,7 @@ def run_poller(tmp_path, media, config, seconds, heapsize="256K"):
             uarts[UART_IDS[port]] = link.url
             made[port] = medium
         hb = HostBoard(tmp_path, clock=master, uarts=uarts, script=script("meter_poller.py"),
-                       script_args=[str(seconds)], files={"config.json": json.dumps(config)},
+                       script_args=[str(seconds), json.dumps(extra or {})], files={"config.json": json.dumps(config)},
                        heapsize=heapsize)
         await hb.boot()
         boot = await hb.wait()
@@ -62,4 +62,5 @@ def run_poller(tmp_path, media, config, seconds, heapsize="256K"):
     readings = [json.loads(l[10:]) for l in boot.output if l.startswith("@@READING ")]
     status = [json.loads(l[9:]) for l in boot.output if l.startswith("@@STATUS ")]
     leds = [json.loads(l[7:]) for l in boot.output if l.startswith("@@LEDS ")]
+    hb.interloped = [int(l.split()[1]) for l in boot.output if l.startswith("@@INTERLOPED ")]
     return readings, status[-1] if status else None, leds[-1] if leds else None, boot, hb, made

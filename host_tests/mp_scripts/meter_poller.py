@@ -11,6 +11,22 @@ from meterlink.proto import config as configmod
 
 args = hostconf.conf.get("script_args") or []
 seconds = int(args[0]) if args else 60
+extra = json.loads(args[1]) if len(args) > 1 else {}
+interloped = [0]
+
+
+async def interloper(hw, every_ms):
+    # another master on the same RS-485 UART (as the Modbus poller is), with its own port
+    # object and other line settings, taking the line between meter sessions
+    from meterlink.port.uartport import UartPort
+    port = UartPort(hw.port("rs485"))
+    while True:
+        async with port:
+            port.configure(19200, 8, None, 1)
+            await port.send(b"\xf7\x03\x00\x00\x00\x01")
+            await asyncio.sleep_ms(5)
+        interloped[0] += 1
+        await asyncio.sleep_ms(every_ms)
 
 
 def emit(tag, obj):
@@ -32,10 +48,13 @@ async def main():
     app.setup_capabilities(["meterlink.services.meters"])
     app.readings.subscribe(show)
     task = asyncio.create_task(app.main())
+    if extra.get("interloper_ms"):
+        asyncio.create_task(interloper(app.hw, extra["interloper_ms"]))
     await asyncio.sleep(seconds)
     task.cancel()
     emit("@@STATUS", app.meters.status())
     emit("@@LEDS", app.leds.state)
+    emit("@@INTERLOPED", interloped[0])
     import gc
     gc.collect()
     print("@@HEAP", gc.mem_alloc())

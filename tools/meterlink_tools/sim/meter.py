@@ -64,7 +64,7 @@ class IecMeter(Device):
         self._blocks = []
         self._block_i = 0
         self._block_naks = 0
-        self.stats = {"requests": 0, "idents": 0, "readouts": 0, "b0": 0, "naks": 0,
+        self.stats = {"requests": 0, "idents": 0, "readouts": 0, "b0": 0, "naks": 0,   # naks heard
                       "rates": [], "discovery_replies": 0, "confirmed": 0}
         self.rx_bytes = 0             # bytes of messages meant for this meter
         self.tx_bytes = 0
@@ -95,8 +95,10 @@ class IecMeter(Device):
         def go():
             if gen != self.gen:
                 return
+            start = max(self.now_us(), self.busy_until())
             self.send(data)
             self.tx_bytes += len(data)
+            self.events.append((start, "tx", (self.busy_until(), data[:12])))
             if then is not None:
                 self.loop.call_at(self.busy_until() / 1e6, lambda: gen == self.gen and then())
         self.loop.call_at(max(t_us, self.now_us()) / 1e6, go)
@@ -210,7 +212,6 @@ class IecMeter(Device):
         self.rx_bytes += 6
         self.last_rx_us = t_us
         if self._faulty("nak"):
-            self.stats["naks"] += 1
             self._later(t_us + self._react_us(), bytes([NAK]))
             return
         rate = self.settings.baudrate
@@ -262,6 +263,7 @@ class IecMeter(Device):
             self._block_naks = 0
         else:
             self._block_naks += 1
+            self.stats["naks"] += 1
             if self._block_naks > 3:
                 self._back_to_start()
                 return
