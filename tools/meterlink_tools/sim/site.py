@@ -13,6 +13,7 @@ from .wire import Medium, RFC2217Port
 # may add to `site.config` (the firmware's config.json) and `site.summaries` (callables
 # returning dicts merged into the run's summary).
 POPULATORS = [
+    "meter_site",
 ]
 
 
