@@ -17,7 +17,9 @@ def test_site_large_reads_32_meters(capsys):
     rc = cli.main(["sim", "--site", "large", "--duration", "70s", "--json"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rc == 0
-    assert summary["meters"] == {"configured": 32, "readouts": 32, "failed_sessions": 0, "never_read": 0}
+    m = summary["meters"]
+    assert (m["configured"], m["failed_sessions"], m["never_read"]) == (32, 0, 0)
+    assert m["readouts"] >= 32
 
 
 def test_meter_figures_respect_the_protocol_pauses():
