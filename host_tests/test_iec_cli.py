@@ -57,6 +57,8 @@ def test_bad_bcc_prints_data_warns_and_fails(capsys, tmp_path):
     assert rc == 1
     assert "062846.236 kWh" in out
     assert "BCC MISMATCH" in err
+    rc, out, err = run(capsys, tmp_path, IDENT + message(corrupt=True), "--json")
+    assert rc == 1 and "BCC MISMATCH" in err and '"bcc": false' in out
 
 
 def test_lf_line_ends_and_bare_block(capsys, tmp_path):

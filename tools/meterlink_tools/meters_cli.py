@@ -75,6 +75,8 @@ def readout(args):
     if args.json:
         for r in records:
             print(json.dumps(r))
+            if "block" in r and r["block"]["bcc"] is False:
+                print("WARNING: BCC MISMATCH in block %d" % r["block"]["number"], file=sys.stderr)
     else:
         _show(records)
     return 1 if _failed(records) else 0

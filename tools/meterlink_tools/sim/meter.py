@@ -8,6 +8,7 @@ RS-485, the TEDAS-2023 `/@!` serial discovery.  Faults: see FAULTS.
 import random
 
 from .meter_data import Profile, blocks, data_message, frame_bcc
+from .meter_discovery import Discoverable
 from .wire import Device, LineSettings
 
 SOH, STX, ETX, EOT, ACK, NAK = 0x01, 0x02, 0x03, 0x04, 0x06, 0x15
@@ -27,7 +28,7 @@ def address_matches(asked, flag, serial):
     return asked[:3] == flag and z(asked[3:]) == z(serial)
 
 
-class IecMeter(Device):
+class IecMeter(Discoverable, Device):
     def __init__(self, brand="makel", serial="12345678", *, bus=False, line_baud=None,
                  offered=None, reaction_ms=200, fault=None, fault_sessions=None, slow_ms=2600,
                  block_size=None, password="00000000", discoverable=False, registers=None,
@@ -317,38 +318,3 @@ class IecMeter(Device):
             self._later(at, self._frame(b"\x02" + payload))
         else:
             self._later(at, bytes([NAK]))
-
-    # -- TEDAS-2023 discovery --
-
-    def _on_discover(self, t_us):
-        self.engaged = False
-        if not self.discoverable or t_us < self.muted_until_us:
-            return
-        self.gen += 1
-        self._discovery_tries = 3
-        self._discovery_reply(t_us)
-
-    def _discovery_reply(self, t_us):
-        delay = self.rng.randint(50, 750) * 1000
-        gen = self.gen
-        reply = self._frame(b"\x02" + self.address.encode())
-
-        def retry():
-            if gen == self.gen and self._discovery_tries > 0 and self.now_us() >= self.muted_until_us:
-                self._discovery_tries -= 1
-                self._discovery_reply(self.now_us())
-        self.stats["discovery_replies"] += 1
-        self._later(t_us + delay, reply,
-                    lambda: self.loop.call_at((self.busy_until() + 1_500_000) / 1e6, retry))
-
-    def _on_confirm(self, frame):
-        if frame_bcc(frame[1:-1]) != frame[-1] & 0x7F:
-            return
-        body = frame[2:-2].decode("ascii", "replace")
-        addr, _, rest = body.partition("(")
-        if addr.strip() != self.address:
-            return
-        seconds = int(rest.rstrip(")") or 120) if rest.rstrip(")").isdigit() else 120
-        self.muted_until_us = self.now_us() + seconds * 1_000_000
-        self.stats["confirmed"] += 1
-        self.gen += 1
