@@ -28,7 +28,7 @@ def test_32_addressed_meters_share_the_line_with_another_master(tmp_path):
     cfg = {"poll_period_s": 600, "ports": {"rs485": RS485}, "meters": entries(meters)}
     # the 32 readings are kept by the reading sink: more heap than the unix port's default
     readings, status, leds, boot, hb, media = run_poller(
-        tmp_path, {"rs485": ({}, meters)}, cfg, 75, heapsize="384K", extra={"interloper_ms": 400})
+        tmp_path, {"rs485": ({}, meters)}, cfg, 100, heapsize="384K", extra={"interloper_ms": 400})
     got = {r["source"]: r["values"] for r in readings}
     assert sorted(got) == ["meter:M%02d" % i for i in range(32)]
     for i, m in enumerate(meters):
@@ -42,7 +42,7 @@ def test_32_addressed_meters_share_the_line_with_another_master(tmp_path):
     assert all(s["errors"] == 0 and s["reads"] == 1 for s in status.values())
     # the other master got the line between meters, never inside a meter's session
     assert hb.interloped[0] > 10
-    windows = [(m.events[0][0], m.last_b0_end_us) for m in meters]
+    windows = [(m.sessions[0][0], m.sessions[0][1]) for m in meters]
     fast = [t for t, k, v in media["rs485"].master.events if k == "line" and v == "19200 8N1"]
     # ... and got it between every two meters (the port is taken per session, not per cycle),
     # each time on its own line settings, which the meter session then set back
@@ -112,3 +112,21 @@ def test_meter_that_ignores_the_rate_switch(tmp_path):
     assert switches == ["9600 7E1", "4800 7E1"]     # one rate lower, then the sign-on rate
     assert res[0]["ms"] < 90000 and res[1]["ms"] < 20000
     assert res[0]["leds"]["opt_error"] == 0
+
+
+def test_meters_that_answer_b0_are_waited_for(tmp_path):
+    # MASS meters acknowledge B0 (the standard has no answer); answering 210 ms later, that
+    # ACK would hit the next meter's request if the terminal moved on after the idle gap
+    meters = bus_meters(3, reaction_ms=210)
+    meters[0].b0_reply = meters[2].b0_reply = b"\x06"
+    res, boot, medium, events, hb = run_sessions(
+        tmp_path, "rs485", meters, {"line": RS485, "meters": entries(meters), "rounds": 3})
+    assert [r.get("error") for r in res] == [None] * 9
+    assert medium.stats["collisions"] == 0
+    assert all(m.stats["readouts"] == 3 for m in meters)
+    ms = {(r["id"], r["round"]): r["ms"] for r in res}
+    # the first B0 to a meter listens 1600 ms; one that gave no answer then gets the idle gap
+    assert 1350 <= ms[("M01", 0)] - ms[("M01", 1)] <= 1450
+    # one that answered is waited for as long as its answer takes, each time
+    assert abs(ms[("M00", 0)] - ms[("M00", 1)]) <= 5
+    assert ms[("M00", 1)] > ms[("M01", 1)]

@@ -14,7 +14,7 @@ def test_site_small_reads_its_optical_meter(capsys):
 
 
 def test_site_large_reads_32_meters(capsys):
-    rc = cli.main(["sim", "--site", "large", "--duration", "70s", "--json"])
+    rc = cli.main(["sim", "--site", "large", "--duration", "100s", "--json"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rc == 0
     m = summary["meters"]

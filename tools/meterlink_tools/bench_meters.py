@@ -41,21 +41,30 @@ async def _run(master, port, meters, config, seconds, heapsize):
     boot = await hb.wait()
     link.close()
     reads = [ln.split() for ln in boot.output if ln.startswith("@@METER")]
-    if boot.code != 0 or len(reads) != len(meters) or any(r[3] != "0" for r in reads):
+    if boot.code != 0 or len(reads) != len(meters) or any(r[3] != "0" or r[2] == "0" for r in reads):
         raise RuntimeError("meter benchmark run failed:\n" + "\n".join(boot.output[-20:]))
     return medium
 
 
+def _session_bytes(m, k):
+    """Bytes on the wire of meter m's k-th session (requests, answers, option select, B0)."""
+    end = m.sessions[k + 1][2] if k + 1 < len(m.sessions) else m.rx_bytes + m.tx_bytes
+    return end - m.sessions[k][2]
+
+
 def rs485_cycle():
+    """The second cycle (the first also learns which meters answer B0) of 32 meters read
+    back to back."""
     meters = [IecMeter("makel", "%09d" % (200 + i), bus=True, reaction_ms=200) for i in range(32)]
-    config = {"poll_period_s": 3600,
+    config = {"poll_period_s": 1,
               "ports": {"rs485": {"baudrate": 9600, "bits": 7, "parity": "E", "stop": 1, "idle_gap_ms": 200}},
               "meters": [{"id": "M%02d" % i, "port": "rs485", "address": m.address, "readout": "short"}
                          for i, m in enumerate(meters)]}
-    simclock.run(lambda master: _run(master, "rs485", meters, config, 90, "384K"))
-    start = min(m.first_request_start_us for m in meters)
-    end = max(m.last_b0_end_us for m in meters)
-    wire_bytes = sum(m.rx_bytes + m.tx_bytes for m in meters)
+    simclock.run(lambda master: _run(master, "rs485", meters, config, 150, "384K"))
+    k = 1
+    start = min(m.sessions[k][0] for m in meters)
+    end = max(m.sessions[k][1] for m in meters)
+    wire_bytes = sum(_session_bytes(m, k) for m in meters)
     # per meter: request | tr | ident | tr | ACK | tr | readout | tr | B0, and tr before the next
     pauses = 4 * len(meters) + (len(meters) - 1)
     minimum = wire_bytes * char_us(9600) + pauses * TR_US
@@ -63,7 +72,7 @@ def rs485_cycle():
     return [{"figure": "rs485_meters_cycle_ratio", "value": round(cycle / minimum, 4), "unit": "ratio",
              "goal": 1.10, "cycle_s": round(cycle / 1e6, 3), "minimum_s": round(minimum / 1e6, 3),
              "meters": len(meters), "bytes": wire_bytes,
-             "note": "32 addressed meters, short readout, 9600 7E1, 200 ms reaction"}]
+             "note": "32 addressed meters, short readout, 9600 7E1, 200 ms reaction; second cycle"}]
 
 
 def optical_session():

@@ -19,6 +19,7 @@ DRAIN_MAX_MS = 60000
 # The ESP32 UART hands received bytes over when its RX FIFO holds this many or the line goes
 # idle: at 300 Bd a long answer shows up in 4 s steps, so every receive timeout allows for it.
 RX_FIFO_CHARS = 120
+B0_PROBE_MS = 1600      # tr max (1500 ms) and a character: long enough for any answer to B0
 
 # a meter entry's settings when neither it nor its port names them (timeouts: IEC 62056-21
 # waits at most 1500 ms for an answer, 2200 ms before giving up; < 1500 ms between characters)
@@ -70,6 +71,7 @@ class MeterSession:
         self.fixed = self.bus or line.get("fixed_rate", False)
         self.sign_on = line.get("baudrate", 9600 if self.fixed else 300)
         self.rate_cap = {}          # meter id -> highest rate that worked after a failed switch
+        self.b0_wait = {}           # meter id -> ms its answer to B0 takes (0: it gives none)
         self.ident = None
 
     # -- LEDs --
@@ -210,15 +212,29 @@ class MeterSession:
 
     async def sign_off(self, meter, rate=None):
         """B0 (complete sign-off) at `rate` (default: the sign-on rate), then the idle gap
-        before the next meter; an answer some meters give to B0 is taken in that gap."""
+        before the next meter.
+
+        The standard has no answer to B0, but some meters (MASS) send one, up to tr max
+        later: a request to the next meter would collide with it.  So the first B0 to each
+        meter listens for B0_PROBE_MS; a meter that answered is then waited for each time.
+        """
         self._configure(rate or self.sign_on)
         await asyncio.sleep_ms(self.ident.min_reaction_ms if self.ident else 200)
         await self._send(iec.BREAK)
+        mid = meter["id"]
+        learned = self.b0_wait.get(mid)
+        window = meter["idle_gap_ms"]
+        if learned is None or learned > window:
+            window = B0_PROBE_MS if learned is None else learned
+        t0 = time.ticks_ms()
         try:
-            await self.port.recv(meter["idle_gap_ms"], self.gap_ms(meter), until=_all)
-            await self._drain(200)
+            await self.port.recv(window, self.gap_ms(meter), until=_all)
+            await self._drain(50)
+            if learned is None:
+                self.b0_wait[mid] = time.ticks_diff(time.ticks_ms(), t0) + 50
         except PortTimeout:
-            pass
+            if learned is None:
+                self.b0_wait[mid] = 0
 
     # -- the readout --
 

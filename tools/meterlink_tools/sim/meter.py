@@ -71,6 +71,7 @@ class IecMeter(Discoverable, Device):
         self.tx_bytes = 0
         self.first_request_start_us = None
         self.last_b0_end_us = None
+        self.sessions = []            # [request start, B0 end or None, bytes on the wire]
         self.events = []              # (t_us, what, detail)
 
     # -- helpers --
@@ -189,8 +190,10 @@ class IecMeter(Discoverable, Device):
             return
         self.rx_bytes += len(msg)
         self.stats["requests"] += 1
+        start = t_us - len(msg) * self.settings.char_us()
         if self.first_request_start_us is None:
-            self.first_request_start_us = t_us - len(msg) * self.settings.char_us()
+            self.first_request_start_us = start
+        self.sessions.append([start, None, self.rx_bytes + self.tx_bytes - len(msg)])
         self.last_rx_us = t_us
         if self.fault_sessions is not None:
             if self.fault_sessions <= 0:
@@ -293,6 +296,8 @@ class IecMeter(Discoverable, Device):
             self.rx_bytes += len(frame)
             self.stats["b0"] += 1
             self.last_b0_end_us = t_us
+            if self.sessions:
+                self.sessions[-1][1] = t_us
             self.gen += 1
             self._back_to_start()
             if self.b0_reply:
