@@ -54,3 +54,14 @@ def test_rs485_line_rules():
     ids, errors = check([{"id": "A", "address": "1"}, {"id": "A", "address": "2"}])
     eq(ids, ["A"])
     assert "used twice" in errors[0]
+
+
+def test_settings_precedence():
+    # defaults < the port's section < the meter entry < its overrides
+    from meterlink.drivers.iecmeter import resolve
+    line = {"baudrate": 9600, "idle_gap_ms": 300, "reaction_timeout_ms": 2500}
+    m = resolve({"id": "A", "char_timeout_ms": 1000, "reaction_timeout_ms": 2600,
+                 "overrides": {"reaction_timeout_ms": 3000}}, line)
+    eq((m["reaction_timeout_ms"], m["char_timeout_ms"], m["idle_gap_ms"], m["retries"], m["readout"]),
+       (3000, 1000, 300, 1, "short"))
+    eq(resolve({"id": "B"}, {})["reaction_timeout_ms"], 2200)

@@ -166,8 +166,8 @@ class MeterSession:
                 if reader.state == reader.WAIT and not reader.blocks:
                     raise MeterError("timeout", "no data message")
                 raise MeterError("truncated", "data message stopped after %d bytes" % total)
-            if reader.state == reader.WAIT and not reader.blocks and chunk.find(b"\x15") >= 0 \
-                    and chunk.find(b"\x02") < 0:
+            if total == 0 and len(chunk) <= 2 and chunk.find(b"\x15") >= 0:
+                # a lone NAK, not line noise that happens to hold one
                 raise MeterError("nak", "meter answered the option select with NAK")
             total += len(chunk)
             if total > MAX_READOUT_BYTES:
