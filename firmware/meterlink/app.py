@@ -23,6 +23,7 @@ RESTART_DELAYS_MS = (1000, 5000, 30000, 120000)
 # The capabilities: each module has setup(app), which registers its tasks.  Listed in the
 # order they start.  A module missing from this build (an older deploy) is skipped with a log.
 CAPABILITIES = (
+    "meterlink.services.meters",
     "meterlink.services.modem",
     "meterlink.services.uplink",
 )

@@ -57,11 +57,10 @@ def _lazy(module, fn):
 # Modules that add commands with @command (imported when the parser is built).
 COMMAND_MODULES = [
     "collector.cli",
+    "meters_cli",
 ]
 
 PENDING = [
-    ("readout", "parse captured IEC 62056-21 answers", "issue 3: meter reading"),
-    ("discover", "find the meters on an RS-485 line", "issue 3: meter reading"),
     ("config", "validate or push a configuration", "issue 6: config push and tools"),
     ("device", "register devices at the collector", "issue 6: config push and tools"),
     ("flash", "flash MicroPython onto an ESP32 with esptool", "issue 6: technician tools"),

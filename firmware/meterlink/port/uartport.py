@@ -11,6 +11,7 @@ import time
 PARITY_NAMES = {None: "N", 0: "E", 1: "O"}
 
 _locks = {}     # uart id -> asyncio.Lock
+_lines = {}     # uart id -> its line settings: shared by every UartPort on that UART
 
 
 class PortTimeout(Exception):
@@ -28,6 +29,7 @@ class UartPort:
         if lock is None:
             lock = _locks[uid] = asyncio.Lock()
         self.lock = lock
+        self._uid = uid
         self.uart = None
         self._sr = None
         self._line = None
@@ -42,7 +44,7 @@ class UartPort:
         if uart is not self.uart:
             self.uart = uart
             self._sr = asyncio.StreamReader(uart)
-            self._line = None
+            _lines.pop(self._uid, None)
         return self
 
     async def __aexit__(self, *exc):
@@ -53,8 +55,12 @@ class UartPort:
     def configure(self, baudrate, bits=8, parity=None, stop=1):
         """Set the line; a no-op when it is already so.  Call with the transmitter idle."""
         line = (baudrate, bits, parity, stop)
-        if line != self._line:
+        # another port object on this UART (a Modbus master between two meters) may have
+        # changed the line since this one set it
+        if line != _lines.get(self._uid):
             self.uart.init(baudrate=baudrate, bits=bits, parity=parity, stop=stop)
+            _lines[self._uid] = line
+        if line != self._line:
             self._line = line
             self._char_us = (1 + bits + (0 if parity is None else 1) + stop) * 1000000 // baudrate
         return self

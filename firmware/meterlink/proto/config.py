@@ -15,9 +15,10 @@ DEFAULTS = {
     "spool": {"share": 0.5, "batch_bytes": 3072, "seal_max_s": 900},
     "poll_period_s": 60,
     "ports": {
-        "rs485": {"baudrate": 9600},
-        "optical": {"baudrate": 300},
-        "rs232": {"baudrate": 300},
+        # meters: IEC 62056-21 7E1 at a fixed rate on RS-485, sign-on at 300 Bd on the others
+        "rs485": {"baudrate": 9600, "bits": 7, "parity": "E", "stop": 1, "idle_gap_ms": 200},
+        "optical": {"baudrate": 300, "max_baudrate": 19200, "switch_delay_ms": 20},
+        "rs232": {"baudrate": 300, "max_baudrate": 9600, "switch_delay_ms": 20},
     },
     "meters": [],
     "modbus": [],

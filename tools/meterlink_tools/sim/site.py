@@ -21,6 +21,7 @@ SIM_EPOCH = 1767225600      # 2026-01-01T00:00:00Z
 POPULATORS = [
     "collector_site",       # first: the others may use site.collector_url
     "modem_site",
+    "meter_site",
 ]
 
 
