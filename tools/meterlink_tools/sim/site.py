@@ -31,6 +31,7 @@ class Site:
         self.loop = loop
         self.clock = clock
         self.rundir = Path(rundir) if rundir else Path(tempfile.mkdtemp(prefix="meterlink-site-"))
+        self.rundir.mkdir(parents=True, exist_ok=True)
         self.epoch = SIM_EPOCH
         self.files = {}      # more files for the firmware's flash (secrets.json...)
         self.closers = []    # callables run by close()
