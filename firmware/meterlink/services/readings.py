@@ -16,7 +16,9 @@ class ReadingSink:
     def __init__(self):
         self._subscribers = []
         self.count = 0
-        self.last = {}       # source -> last reading set (for status and the REPL)
+        # source -> time of its last reading set (the sets themselves go to the subscribers:
+        # keeping 32 meters' values here would cost tens of KB of heap)
+        self.last_time = {}
 
     def subscribe(self, fn):
         """fn(reading) is called for every reading set, in order."""
@@ -25,7 +27,7 @@ class ReadingSink:
     def put(self, source, t, clock_ok, values):
         r = (source, t, clock_ok, values)
         self.count += 1
-        self.last[source] = r
+        self.last_time[source] = t
         for fn in self._subscribers:
             fn(r)
         return r
