@@ -21,6 +21,10 @@ DEFAULTS = {
     "host_dirs": {},      # mount point -> host directory, e.g. "/host/firmware"
     "sys_path": None,     # list, defaults to ESP32's ['', '.frozen', '/lib']
     "wdt_real_guard_s": 120,
+    "state_file": None,   # path: @@STATE records go there instead of stdout (stdout is a REPL)
+    "board_start": False, # boot.py/main.py from the flash root, each only if present
+    "raw_repl": False,    # this boot follows a soft reset in the raw REPL: no main.py
+    "repl": False,        # run with `micropython -i`: the REPL follows
 }
 
 conf = dict(DEFAULTS)
@@ -29,7 +33,9 @@ if _path:
     with open(_path) as f:
         conf.update(json.load(f))
 
+# opened now: once the flash is mounted at / host paths are out of reach
 pin_log = open(conf["pin_log"], "a") if conf["pin_log"] else None
+state_out = open(conf["state_file"], "a") if conf["state_file"] else None
 
 
 def uart_url(uart_id):

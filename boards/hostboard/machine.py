@@ -49,7 +49,12 @@ def _save_state():
     state = {"rtc": t.time(), "rtc_memory": bytes(_rtc_memory).hex()}
     if hostclock.heap_probe:
         state["heap_peak"] = hostclock.heap_peak
-    print("@@STATE " + json.dumps(state))
+    line = "@@STATE " + json.dumps(state)
+    if hostconf.state_out:
+        hostconf.state_out.write(line + "\n")
+        hostconf.state_out.flush()
+    else:
+        print(line)
 
 
 def _exit(code):

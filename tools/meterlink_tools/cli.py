@@ -56,20 +56,19 @@ def _lazy(module, fn):
 
 # Modules that add commands with @command (imported when the parser is built).
 COMMAND_MODULES = [
+    "configcmd",
+    "deploy",
+    "provision",
+    "replcmd",
+    "vdev",
 ]
 
 PENDING = [
     ("readout", "parse captured IEC 62056-21 answers", "issue 3: meter reading"),
     ("discover", "find the meters on an RS-485 line", "issue 3: meter reading"),
     ("collector", "run the reference collector", "issue 5: uplink"),
-    ("config", "validate or push a configuration", "issue 6: config push and tools"),
     ("device", "register devices at the collector", "issue 6: config push and tools"),
     ("flash", "flash MicroPython onto an ESP32 with esptool", "issue 6: technician tools"),
-    ("deploy", "copy the firmware to a device with mpremote", "issue 6: technician tools"),
-    ("provision", "set device id, key, APN and server", "issue 6: technician tools"),
-    ("repl", "open the device's REPL", "issue 6: technician tools"),
-    ("logs", "read the device's log", "issue 6: technician tools"),
-    ("vdev", "a virtual device on a pty for mpremote", "issue 6: technician tools"),
 ]
 
 

@@ -1,0 +1,308 @@
+"""A virtual device on a pty: the firmware on the host board (the MicroPython unix port with a
+LittleFS flash image, in real time) behind a pseudo-terminal that mpremote drives as it drives
+an ESP32's USB serial port.
+
+The unix port has the raw REPL and raw paste, but differs from a board in three ways the
+bridge here makes up for:
+- Ctrl-D on an empty REPL line ends the process instead of soft-rebooting: the bridge says
+  `MPY: soft reboot`, starts the next boot (without main.py after a raw-REPL soft reset, and
+  back in the raw REPL) and carries the RTC over, as a board would;
+- while code runs from raw paste the tty stays raw, so Ctrl-C is a plain byte nobody reads:
+  the bridge turns a Ctrl-C that arrives while code runs into SIGINT, and passes it on as a
+  byte at a prompt (where SIGINT would kill the process);
+- the child's tty has no output processing (no ONLCR), so `raw REPL; CTRL-B to exit\\r\\n`
+  arrives exactly as mpremote expects it.
+"""
+import errno
+import json
+import os
+import select
+import signal
+import subprocess
+import termios
+import time
+import tty
+
+from .hostboard import DEFAULT_HEAPSIZE, EXIT_POWER_CUT, HostBoard, PWRON_RESET
+
+SOFT_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET = 5, 2, 3, 4
+EXIT_RESETS = {82: HARD_RESET, 83: WDT_RESET, 84: DEEPSLEEP_RESET, EXIT_POWER_CUT: PWRON_RESET}
+SOFT_EXITS = (0, 85, -signal.SIGINT)
+RESET_NAMES = {PWRON_RESET: "power-on", HARD_RESET: "hard reset", WDT_RESET: "watchdog reset",
+               DEEPSLEEP_RESET: "deep sleep", SOFT_RESET: "soft reset"}
+
+SOFT_REBOOT = b"MPY: soft reboot\r\n"
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+PROMPTS = (b">>> ", b"... ", b"=== ", b"\x04>", RAW_BANNER + b">")
+CTRL_C = 0x03
+# The child's tty while code runs (the unix port's "original" mode): raw, and one harmless
+# local flag so it differs from the REPL's own raw mode (lflag 0) while it reads a line.
+RUNNING_LFLAG = termios.NOFLSH
+SIGINT_SPACING_S = 0.3      # a second SIGINT before the first is handled ends the unix port
+HOST_BACKLOG = 16384        # output kept while nobody reads the pty (older bytes are dropped)
+
+
+class VirtualDevice:
+    def __init__(self, rundir, uarts=None, heapsize=DEFAULT_HEAPSIZE, host_firmware=False,
+                 log=None, echo=None):
+        self.board = HostBoard(rundir, uarts=uarts, heapsize=heapsize, mount_host=host_firmware,
+                               name="vdev")
+        self.rundir = self.board.rundir
+        self.log = log or (lambda msg: None)
+        self.echo = echo            # a binary stream that also gets the console, or None
+        self.boots = 0
+        self.proc = None
+        self.path = None
+        self._stop = False
+        self._out = bytearray()     # device output not yet taken by the host side
+        self._tail = b""            # the last bytes the device wrote
+        self._host_tail = b""
+        self._paste = None          # None | "asked" | "input" | "running"
+        self._raw = False           # the device's REPL is the raw REPL
+        self._sigint_at = 0.0
+
+    # -- the two ptys --
+
+    def open(self):
+        """Create the host-side pty; returns its path (what mpremote connects to)."""
+        self.hm, self._hs = os.openpty()
+        tty.setraw(self._hs)
+        self.path = os.ttyname(self._hs)
+        os.set_blocking(self.hm, False)
+        self.cm, self.cs = os.openpty()     # the child's console
+        os.set_blocking(self.cm, False)
+        self._console = open(self.rundir / "console.log", "ab")
+        return self.path
+
+    def _child_tty_mode(self):
+        tty.setraw(self.cs)
+        attrs = termios.tcgetattr(self.cs)
+        attrs[3] = RUNNING_LFLAG
+        termios.tcsetattr(self.cs, termios.TCSANOW, attrs)
+        termios.tcflush(self.cs, termios.TCIFLUSH)    # a reset empties the UART's buffers
+
+    # -- boots --
+
+    def _spawn(self, cause, raw):
+        self.boots += 1
+        argv, env = self.board.write_conf(self.boots, cause, repl=True, raw_repl=raw,
+                                          state_file=str(self.rundir / "state.log"))
+        self._child_tty_mode()
+        self.proc = subprocess.Popen(argv, stdin=self.cs, stdout=self.cs, stderr=self.cs,
+                                     cwd=str(self.rundir), env=env, start_new_session=True)
+        self._pidfd = os.pidfd_open(self.proc.pid)
+        self._paste = None
+        self._raw = raw
+        self._sigint_at = 0.0
+        if raw:
+            os.write(self.cm, b"\x01")     # back into the raw REPL once it starts
+        self.log("boot %d: %s%s" % (self.boots, RESET_NAMES.get(cause, cause),
+                                    ", raw REPL" if raw else ""))
+
+    def _last_state(self):
+        try:
+            lines = (self.rundir / "state.log").read_text().splitlines()
+        except OSError:
+            return None
+        for line in reversed(lines):
+            if line.startswith("@@STATE "):
+                return json.loads(line[8:])
+        return None
+
+    def _child_exited(self):
+        self._from_device(self._drain_child())
+        code = self.proc.wait()
+        os.close(self._pidfd)
+        self.board.load_state(code, self._last_state())
+        if code in SOFT_EXITS:
+            self._to_host(SOFT_REBOOT)
+            self._spawn(SOFT_RESET, self._raw)
+        else:
+            cause = EXIT_RESETS.get(code, HARD_RESET)
+            self._to_host(b"\r\nvdev: %s (exit %d)\r\n" % (RESET_NAMES[cause].encode(), code))
+            self._spawn(cause, False)
+
+    def _drain_child(self):
+        data = b""
+        while True:
+            try:
+                chunk = os.read(self.cm, 4096)
+            except OSError:
+                return data
+            if not chunk:
+                return data
+            data += chunk
+
+    # -- the byte streams --
+
+    def _busy(self):
+        """Is code running (so that Ctrl-C must interrupt it)?"""
+        if self._paste == "running":
+            return True
+        try:
+            return termios.tcgetattr(self.cs)[3] != 0
+        except termios.error:
+            return False
+
+    def _from_host(self, data):
+        self._host_tail = (self._host_tail + data)[-3:]
+        if self._host_tail.endswith(b"\x05A\x01") or b"\x05A\x01" in data:
+            self._paste = "asked"
+        while CTRL_C in data:
+            i = data.index(CTRL_C)
+            self._to_child(data[:i])
+            data = data[i + 1:]
+            if self._busy():
+                now = time.monotonic()
+                if now - self._sigint_at >= SIGINT_SPACING_S:
+                    self._sigint_at = now
+                    self.proc.send_signal(signal.SIGINT)
+            else:
+                self._to_child(b"\x03")
+        self._to_child(data)
+
+    def _to_child(self, data):
+        while data:
+            try:
+                n = os.write(self.cm, data)
+            except BlockingIOError:
+                select.select([], [self.cm], [], 1.0)
+                continue
+            data = data[n:]
+
+    def _from_device(self, data):
+        if not data:
+            return
+        self._console.write(data)
+        self._console.flush()
+        if self.echo is not None:
+            self.echo.write(data)
+            self.echo.flush()
+        self._tail = (self._tail + data)[-64:]
+        # one chunk may hold several steps: the answer, the acknowledgement and the prompt
+        if self._paste == "asked" and b"R" in data:
+            self._paste = "input" if b"R\x01" in self._tail else None
+        if self._paste == "input" and b"\x04" in data:
+            self._paste = "running"             # the device has all the code and runs it
+        if self._paste == "running" and self._tail.endswith(b"\x04>"):
+            self._paste = None
+        if RAW_BANNER in self._tail:
+            self._raw = True
+        if self._tail.endswith(b">>> "):
+            self._raw = False
+        self._to_host(data)
+
+    def _to_host(self, data):
+        self._out += data
+        if len(self._out) > HOST_BACKLOG:
+            del self._out[:len(self._out) - HOST_BACKLOG]
+        self._flush_host()
+
+    def _flush_host(self):
+        while self._out:
+            try:
+                n = os.write(self.hm, self._out)
+            except BlockingIOError:
+                return
+            del self._out[:n]
+
+    # -- running --
+
+    def serve(self):
+        """Run until stop(): boot the device and bridge the two ptys."""
+        if self.path is None:
+            self.open()
+        self._spawn(PWRON_RESET, False)
+        try:
+            while not self._stop:
+                wl = [self.hm] if self._out else []
+                r, w, _ = select.select([self.hm, self.cm, self._pidfd], wl, [], 0.5)
+                if self.hm in r:
+                    self._from_host(os.read(self.hm, 4096))
+                if self.cm in r:
+                    try:
+                        self._from_device(os.read(self.cm, 4096))
+                    except OSError as e:
+                        if e.errno != errno.EIO:
+                            raise
+                if self._pidfd in r:
+                    self._child_exited()
+                if w:
+                    self._flush_host()
+        finally:
+            self.close()
+
+    def stop(self, *_):
+        self._stop = True
+
+    def close(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for fd in ("hm", "_hs", "cm", "cs"):
+            if getattr(self, fd, None) is not None:
+                os.close(getattr(self, fd))
+                setattr(self, fd, None)
+        if getattr(self, "_console", None):
+            self._console.close()
+
+
+def _uart_arg(text):
+    uid, sep, url = text.partition("=")
+    if not sep or not uid.isdigit() or not url:
+        raise ValueError("--uart wants ID=URL, e.g. 2=rfc2217://127.0.0.1:4000")
+    return int(uid), url
+
+
+def main(args):
+    import sys
+    from pathlib import Path
+
+    from .hostboard import ROOT
+    rundir = Path(args.dir) if args.dir else ROOT / "build" / "vdev"
+    rundir.mkdir(parents=True, exist_ok=True)
+    if args.erase and (rundir / "flash.img").exists():
+        (rundir / "flash.img").unlink()
+    try:
+        uarts = dict(_uart_arg(u) for u in args.uart)
+    except ValueError as e:
+        print("meterlink vdev: %s" % e, file=sys.stderr)
+        return 2
+    dev = VirtualDevice(rundir, uarts=uarts, heapsize=args.heapsize,
+                        host_firmware=args.host_firmware,
+                        log=lambda m: print("vdev: " + m, file=sys.stderr, flush=True),
+                        echo=sys.stdout.buffer if args.echo else None)
+    path = dev.open()
+    if args.link:
+        link = Path(args.link)
+        if link.is_symlink():
+            link.unlink()
+        link.symlink_to(path)
+    print(path, flush=True)
+    print("vdev: flash %s; try: mpremote connect %s exec \"print(42)\"" % (rundir / "flash.img", path),
+          file=sys.stderr, flush=True)
+    signal.signal(signal.SIGTERM, dev.stop)
+    signal.signal(signal.SIGINT, dev.stop)
+    dev.serve()
+    return 0
+
+
+def _configure(p):
+    p.add_argument("--dir", help="where the flash image and logs live (default build/vdev)")
+    p.add_argument("--uart", action="append", default=[], metavar="ID=URL",
+                   help="wire a UART to an RFC 2217 peer, e.g. 2=rfc2217://127.0.0.1:4000")
+    p.add_argument("--heapsize", default=DEFAULT_HEAPSIZE, help="MicroPython heap (default %(default)s)")
+    p.add_argument("--host-firmware", action="store_true",
+                   help="run the working tree's firmware (mounted read-only) instead of the flash's")
+    p.add_argument("--erase", action="store_true", help="start with a blank flash")
+    p.add_argument("--echo", action="store_true", help="copy the device console to stdout")
+    p.add_argument("--link", help="also make this symlink to the pty")
+
+
+def _register():
+    from .cli import command
+    command("vdev", "a virtual device on a pty that mpremote and the tools can drive")(main)
+    main.configure = _configure
+
+
+_register()
