@@ -50,6 +50,19 @@ for _name, _text in (conf.get("files") or {}).items():
     os.rename(_name + ".tmp", _name)
 
 
+def _tty_ready():
+    # `meterlink vdev` sends SIGINT for a Ctrl-C only once the tty says the firmware runs:
+    # earlier, before the flash is mounted, it would stop the start-up itself
+    import termios
+    attrs = termios.tcgetattr(0)
+    attrs[3] = conf["tty_lflag"]
+    termios.tcsetattr(0, termios.TCSANOW, attrs)
+
+
+if conf.get("tty_lflag") is not None:
+    _tty_ready()
+
+
 def _run_file(path):
     with open(path) as f:
         src = f.read()

@@ -58,6 +58,7 @@ def _lazy(module, fn):
 COMMAND_MODULES = [
     "configcmd",
     "deploy",
+    "flash",
     "provision",
     "replcmd",
     "vdev",
@@ -68,7 +69,6 @@ PENDING = [
     ("discover", "find the meters on an RS-485 line", "issue 3: meter reading"),
     ("collector", "run the reference collector", "issue 5: uplink"),
     ("device", "register devices at the collector", "issue 6: config push and tools"),
-    ("flash", "flash MicroPython onto an ESP32 with esptool", "issue 6: technician tools"),
 ]
 
 
@@ -107,4 +107,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # command modules register with meterlink_tools.cli, which is not this __main__ module
+    from meterlink_tools import cli as _cli
+    sys.exit(_cli.main())

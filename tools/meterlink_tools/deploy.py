@@ -68,8 +68,11 @@ def compile_one(src, dest, march, source_name):
     return dest.read_bytes()
 
 
-def build(board, march=None, source=False, out=BUILD):
-    """{device path: bytes} for the firmware, umodbus, the board file and the scripts."""
+def build(board, march=None, source=False, frozen=(), out=BUILD):
+    """{device path: bytes} for the firmware, umodbus, the board file and the scripts.
+
+    Packages named in `frozen` are in the device's firmware already: only their data files go.
+    """
     files = {"/board.py": board_file(board).read_bytes()}
     for name in SCRIPTS:
         files["/" + name] = (FIRMWARE / name).read_bytes()
@@ -82,6 +85,8 @@ def build(board, march=None, source=False, out=BUILD):
             if not src.is_file() or "__pycache__" in src.parts or src.name.startswith("."):
                 continue
             rel = Path(pkg) / src.relative_to(root)
+            if src.suffix == ".py" and pkg in frozen:
+                continue
             if src.suffix == ".py" and not source:
                 jobs.append(("/lib/" + rel.with_suffix(".mpy").as_posix(), src,
                              cache / rel.with_suffix(".mpy"), rel.as_posix()))
@@ -91,6 +96,27 @@ def build(board, march=None, source=False, out=BUILD):
         outs = pool.map(lambda j: (j[0], compile_one(j[1], j[2], march, j[3])), jobs)
         files.update(outs)
     return files
+
+
+FROZEN_CODE = """
+import os
+def _frozen(name):
+    try:
+        m = __import__(name)
+    except ImportError:
+        return False
+    try:
+        os.stat(m.__file__)
+    except (OSError, AttributeError):
+        return True
+    return False
+print(repr([n for n in %r if _frozen(n)]))
+"""
+
+
+def frozen_packages(dev):
+    """The packages the device's firmware has frozen in (their __file__ is not on its flash)."""
+    return dev.eval(FROZEN_CODE % ([pkg for pkg, _ in LIBS],))
 
 
 def device_march(dev):
@@ -149,9 +175,12 @@ def main(args):
     restart = not args.no_restart
     try:
         march = None if args.source else device_march(dev)
-        files = build(args.board, march, args.source)
+        frozen = frozen_packages(dev)
+        files = build(args.board, march, args.source, frozen)
         print("deploying board %s to %s (%s)" % (args.board, args.port,
                                                  "sources" if args.source else ".mpy for " + (march or "bytecode")))
+        if frozen:
+            print("  frozen in its firmware, not copied: %s" % ", ".join(frozen))
         n, same, removed, size = deploy(dev, files)
         if config_text is not None:
             dev.write_atomic("/config.json", config_text.encode("utf-8"))

@@ -35,8 +35,11 @@ SOFT_REBOOT = b"MPY: soft reboot\r\n"
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 PROMPTS = (b">>> ", b"... ", b"=== ", b"\x04>", RAW_BANNER + b">")
 CTRL_C = 0x03
-# The child's tty while code runs (the unix port's "original" mode): raw, and one harmless
-# local flag so it differs from the REPL's own raw mode (lflag 0) while it reads a line.
+# The child's tty says what it is doing through harmless local flags (ECHOCTL does nothing
+# without ECHO): starting up (not ready for SIGINT yet), running code (the unix port's
+# "original" mode, which run.py sets once the flash is mounted), or in its REPL reading a line
+# (the REPL's own raw mode clears them all).
+STARTING_LFLAG = termios.NOFLSH | termios.ECHOCTL
 RUNNING_LFLAG = termios.NOFLSH
 SIGINT_SPACING_S = 0.3      # a second SIGINT before the first is handled ends the unix port
 HOST_BACKLOG = 16384        # output kept while nobody reads the pty (older bytes are dropped)
@@ -60,6 +63,7 @@ class VirtualDevice:
         self._paste = None          # None | "asked" | "input" | "running"
         self._raw = False           # the device's REPL is the raw REPL
         self._sigint_at = 0.0
+        self._interrupt = False     # a Ctrl-C that waits for the boot to get far enough
 
     # -- the two ptys --
 
@@ -77,16 +81,16 @@ class VirtualDevice:
     def _child_tty_mode(self):
         tty.setraw(self.cs)
         attrs = termios.tcgetattr(self.cs)
-        attrs[3] = RUNNING_LFLAG
+        attrs[3] = STARTING_LFLAG
         termios.tcsetattr(self.cs, termios.TCSANOW, attrs)
-        termios.tcflush(self.cs, termios.TCIFLUSH)    # a reset empties the UART's buffers
 
     # -- boots --
 
     def _spawn(self, cause, raw):
         self.boots += 1
         argv, env = self.board.write_conf(self.boots, cause, repl=True, raw_repl=raw,
-                                          state_file=str(self.rundir / "state.log"))
+                                          state_file=str(self.rundir / "state.log"),
+                                          tty_lflag=RUNNING_LFLAG)
         self._child_tty_mode()
         self.proc = subprocess.Popen(argv, stdin=self.cs, stdout=self.cs, stderr=self.cs,
                                      cwd=str(self.rundir), env=env, start_new_session=True)
@@ -135,14 +139,30 @@ class VirtualDevice:
 
     # -- the byte streams --
 
-    def _busy(self):
-        """Is code running (so that Ctrl-C must interrupt it)?"""
+    def _state(self):
+        """'running' (Ctrl-C must interrupt), 'starting' (not yet), or 'prompt' (a plain byte)."""
+        if self.proc.poll() is not None:
+            return "starting"                   # it ended; the next boot is on its way
         if self._paste == "running":
-            return True
-        try:
-            return termios.tcgetattr(self.cs)[3] != 0
-        except termios.error:
-            return False
+            return "running"
+        lflag = termios.tcgetattr(self.cs)[3]
+        if lflag == STARTING_LFLAG:
+            return "starting"
+        return "running" if lflag else "prompt"
+
+    def _sigint(self):
+        now = time.monotonic()
+        if now - self._sigint_at >= SIGINT_SPACING_S:
+            self._sigint_at = now
+            self.proc.send_signal(signal.SIGINT)
+
+    def _deliver_interrupt(self):
+        """A Ctrl-C that came during start-up goes to the firmware once it runs."""
+        state = self._state()
+        if state == "running":
+            self._sigint()
+        if state != "starting":
+            self._interrupt = False
 
     def _from_host(self, data):
         self._host_tail = (self._host_tail + data)[-3:]
@@ -152,11 +172,11 @@ class VirtualDevice:
             i = data.index(CTRL_C)
             self._to_child(data[:i])
             data = data[i + 1:]
-            if self._busy():
-                now = time.monotonic()
-                if now - self._sigint_at >= SIGINT_SPACING_S:
-                    self._sigint_at = now
-                    self.proc.send_signal(signal.SIGINT)
+            state = self._state()
+            if state == "running":
+                self._sigint()
+            elif state == "starting":
+                self._interrupt = True
             else:
                 self._to_child(b"\x03")
         self._to_child(data)
@@ -216,9 +236,8 @@ class VirtualDevice:
         try:
             while not self._stop:
                 wl = [self.hm] if self._out else []
-                r, w, _ = select.select([self.hm, self.cm, self._pidfd], wl, [], 0.5)
-                if self.hm in r:
-                    self._from_host(os.read(self.hm, 4096))
+                wait = 0.01 if self._interrupt else 0.5
+                r, w, _ = select.select([self.hm, self.cm, self._pidfd], wl, [], wait)
                 if self.cm in r:
                     try:
                         self._from_device(os.read(self.cm, 4096))
@@ -227,8 +246,12 @@ class VirtualDevice:
                             raise
                 if self._pidfd in r:
                     self._child_exited()
+                if self.hm in r:
+                    self._from_host(os.read(self.hm, 4096))
                 if w:
                     self._flush_host()
+                if self._interrupt:
+                    self._deliver_interrupt()
         finally:
             self.close()
 

@@ -334,13 +334,22 @@ def validate(doc, profiles=None, shape=None):
 
 
 def profile_names(directory=None):
-    """Names of the Modbus profiles (files in meterlink/profiles), or None if it cannot be read."""
+    """Names of the Modbus profiles (files in meterlink/profiles), or None if it cannot be read.
+
+    By default the folder next to this module, else /lib/meterlink/profiles (where a firmware
+    with meterlink frozen in keeps them: frozen modules have no folder of their own).
+    """
     import os
-    if directory is None:
-        directory = __file__.rsplit("/", 2)[0] + "/profiles"
-    try:
-        files = os.listdir(directory)
-    except OSError:
+    dirs = (directory,) if directory else (__file__.rsplit("/", 2)[0] + "/profiles",
+                                           "/lib/meterlink/profiles")
+    files = None
+    for d in dirs:
+        try:
+            files = os.listdir(d)
+            break
+        except OSError:
+            pass
+    if files is None:
         return None
     names = []
     for f in files:
