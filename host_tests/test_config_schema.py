@@ -124,3 +124,25 @@ def test_load_refuses_a_bad_file_and_keeps_the_last_good(tmp_path):
     assert "send_period_min: must be 1 to 240, got 500" in err
     assert json.loads((tmp_path / "config.json").read_text())["version"] == 7
     assert json.loads((tmp_path / "rejected.json").read_text())["version"] == 8
+
+
+SITE_L_LOAD = r'''
+import gc
+from meterlink.proto import config
+gc.collect()
+cfg, err = config.load("config.json", ["eastron_sdm630"], "good.json", "rejected.json")
+print("RESULT", err, len(cfg["meters"]), len(cfg["modbus"]))
+'''
+
+
+def test_a_site_l_configuration_loads_in_a_small_heap(tmp_path):
+    # 32 meters and 247 Modbus devices on one line: the checker must not need much memory
+    # beyond the document itself (it once ran out at 256K by fragmenting the heap).
+    doc = {"meters": [cc.meter(i, address="MSY%09d" % i) for i in range(32)],
+           "modbus": [cc.modbus(i, i + 1) for i in range(247)]}
+    (tmp_path / "config.json").write_text(json.dumps(doc))
+    env = micropython_env()
+    env.pop("METERLINK_HOSTBOARD", None)
+    p = subprocess.run([micropython_exe(), "-X", "heapsize=160K", "-c", SITE_L_LOAD], capture_output=True,
+                       text=True, env=env, cwd=str(tmp_path), timeout=60)
+    assert "RESULT None 32 247" in p.stdout, p.stdout + p.stderr

@@ -65,6 +65,41 @@ def test_mpremote_drives_a_blank_virtual_device(tmp_path):
         v.stop()
 
 
+def test_host_firmware_and_a_wired_uart(tmp_path):
+    """--host-firmware runs the working tree's firmware at power-on; --uart wires UART 2 to an
+    RFC 2217 peer (here a bare TCP server that answers 'world' to 'hello')."""
+    import socket
+    import threading
+    srv = socket.create_server(("127.0.0.1", 0))
+    got = []
+
+    def peer():
+        conn, _ = srv.accept()
+        buf = b""
+        while b"hello" not in buf:
+            chunk = conn.recv(256)
+            if not chunk:
+                return
+            buf += chunk
+        got.append(buf)
+        conn.sendall(b"world")
+        conn.recv(256)                                  # until the device lets go
+        conn.close()
+
+    t = threading.Thread(target=peer, daemon=True)
+    t.start()
+    v = Vdev(tmp_path, "--host-firmware", "--uart", "2=rfc2217://127.0.0.1:%d" % srv.getsockname()[1])
+    try:
+        v.wait_console(BOOT_LINE + ", reset cause: power-on")
+        out = mpremote(v.port, "exec", "import machine, time\nu = machine.UART(2, 9600)\nu.write(b'hello')\n"
+                                       "for _ in range(500):\n    d = u.read()\n    if d:\n        print(d)\n"
+                                       "        break\n    time.sleep_ms(10)\n")[1]
+        assert out.strip() == "b'world'" and got
+    finally:
+        v.stop()
+        srv.close()
+
+
 def test_mip_installs_the_package_json(tmp_path):
     from meterlink_tools import package
     assert (package.ROOT / "package.json").read_text() == package.render(), \

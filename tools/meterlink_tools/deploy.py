@@ -195,7 +195,10 @@ def main(args):
         try:
             dev.close(restart=restart)
         except Exception as e:   # noqa: BLE001  report it; the deploy itself is done or failed
-            print("meterlink deploy: restart failed: %s" % e, file=sys.stderr)
+            print("meterlink deploy: the app did not restart: %s" % e, file=sys.stderr)
+            restart = None
+    if restart is None:
+        return 1
     if restart:
         print("the app restarted")
     return 0

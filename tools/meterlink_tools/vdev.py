@@ -8,8 +8,9 @@ bridge here makes up for:
   `MPY: soft reboot`, starts the next boot (without main.py after a raw-REPL soft reset, and
   back in the raw REPL) and carries the RTC over, as a board would;
 - while code runs from raw paste the tty stays raw, so Ctrl-C is a plain byte nobody reads:
-  the bridge turns a Ctrl-C that arrives while code runs into SIGINT, and passes it on as a
-  byte at a prompt (where SIGINT would kill the process);
+  the bridge turns a Ctrl-C that arrives while code runs into SIGINT, passes it on as a byte
+  at a prompt (where SIGINT would kill the process), and holds one that arrives during
+  start-up until the firmware runs;
 - the child's tty has no output processing (no ONLCR), so `raw REPL; CTRL-B to exit\\r\\n`
   arrives exactly as mpremote expects it.
 """
@@ -33,7 +34,6 @@ RESET_NAMES = {PWRON_RESET: "power-on", HARD_RESET: "hard reset", WDT_RESET: "wa
 
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
-PROMPTS = (b">>> ", b"... ", b"=== ", b"\x04>", RAW_BANNER + b">")
 CTRL_C = 0x03
 # The child's tty says what it is doing through harmless local flags (ECHOCTL does nothing
 # without ECHO): starting up (not ready for SIGINT yet), running code (the unix port's
@@ -43,6 +43,7 @@ STARTING_LFLAG = termios.NOFLSH | termios.ECHOCTL
 RUNNING_LFLAG = termios.NOFLSH
 SIGINT_SPACING_S = 0.3      # a second SIGINT before the first is handled ends the unix port
 HOST_BACKLOG = 16384        # output kept while nobody reads the pty (older bytes are dropped)
+CONSOLE_MAX = 4 << 20       # console.log becomes console.1.log past this size
 
 
 class VirtualDevice:
@@ -88,6 +89,7 @@ class VirtualDevice:
 
     def _spawn(self, cause, raw):
         self.boots += 1
+        (self.rundir / "state.log").write_text("")     # read by _child_exited; one boot's worth
         argv, env = self.board.write_conf(self.boots, cause, repl=True, raw_repl=raw,
                                           state_file=str(self.rundir / "state.log"),
                                           tty_lflag=RUNNING_LFLAG)
@@ -195,6 +197,10 @@ class VirtualDevice:
             return
         self._console.write(data)
         self._console.flush()
+        if self._console.tell() > CONSOLE_MAX:
+            self._console.close()
+            os.replace(self.rundir / "console.log", self.rundir / "console.1.log")
+            self._console = open(self.rundir / "console.log", "ab")
         if self.echo is not None:
             self.echo.write(data)
             self.echo.flush()

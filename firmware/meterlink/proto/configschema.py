@@ -1,11 +1,12 @@
 """The configuration schema: checks a whole (merged) configuration document and names the field
 of every problem, e.g. `meters[3].address: ...`.  Pure; the device and the host tools share it."""
 
+from meterlink.proto.configfields import (  # noqa: F401  (parse_line is used by the tools)
+    BAUDRATES, Report, check_fields, kind_of, parse_line, show, want)
+
 MAX_METERS_PER_LINE = 32        # IEC 62056-21 RS-485 bus
 MAX_MODBUS_PER_LINE = 247       # Modbus RTU addresses 1..247
-BAUDRATES = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 IEC_BAUDRATES = (300, 600, 1200, 2400, 4800, 9600, 19200)   # mode C baud characters 0..6
-MAX_ID_LEN = 32
 MAX_INT = 2147483647
 
 # Field specs: (kind, args...).  "?" wraps a spec whose value may also be null.
@@ -54,250 +55,105 @@ TOP = {
     "safe_mode": ("obj", {"crash_boots": ("int", 1, 100)}),
 }
 
-_TYPE_NAMES = {"int": "an integer", "num": "a number", "str": "text", "bool": "true or false",
-               "dict": "an object", "list": "a list"}
+def _port_of(e):
+    port = e.get("port", "rs485")
+    return port if type(port) is str else None
 
 
-class Report:
-    def __init__(self, profiles):
-        self.errors = []
-        self.warnings = []
-        self.profiles = profiles
-        self.ports = ()
-
-    def error(self, path, msg):
-        self.errors.append("%s: %s" % (path, msg))
-
-    def warn(self, path, msg):
-        self.warnings.append("%s: %s" % (path, msg))
+def _address_key(addr):
+    if type(addr) is str:
+        return addr.lstrip("0")     # IEC 62056-21: leading zeros of an address do not count
+    return addr if type(addr) is int else None
 
 
-def _kind(v):
-    t = type(v)
-    if t is bool:
-        return "bool"
-    if t is int:
-        return "int"
-    if t is float:
-        return "num"
-    if t is str:
-        return "str"
-    if t is dict:
-        return "dict"
-    if t is list:
-        return "list"
-    return "null" if v is None else "other"
+def _first_with(items, i, port, key):
+    """The index of the first entry before i on the line `port` with the address `key`."""
+    for j in range(i):
+        e = items[j]
+        if type(e) is dict and _port_of(e) == port and _address_key(e.get("address")) == key:
+            return j
+    return None
 
 
-def _show(v):
-    return "null" if v is None else repr(v)
-
-
-def _want(r, path, v, kind):
-    """True if v has the kind; otherwise record the error."""
-    k = _kind(v)
-    if k == kind or (kind == "num" and k == "int"):
-        return True
-    r.error(path, "must be %s, got %s" % (_TYPE_NAMES[kind], _show(v)))
-    return False
-
-
-def _range(r, path, v, kind, lo, hi):
-    if _want(r, path, v, kind) and not lo <= v <= hi:
-        r.error(path, "must be %s to %s, got %s" % (lo, hi, _show(v)))
-
-
-def _allowed(s, extra):
-    for c in s:
-        if not (c.isalpha() or c.isdigit() or c in extra) or ord(c) > 126:
-            return False
-    return True
-
-
-def _check(r, path, v, spec, shape=None):
-    kind = spec[0]
-    if kind == "?":
-        if v is not None:
-            _check(r, path, v, spec[1], shape)
-    elif kind == "int" or kind == "num":
-        _range(r, path, v, kind, spec[1], spec[2])
-    elif kind == "bool":
-        _want(r, path, v, "bool")
-    elif kind == "str":
-        if _want(r, path, v, "str") and len(v) > spec[1]:
-            r.error(path, "at most %d characters" % spec[1])
-    elif kind == "choice":
-        if type(v) is not type(spec[1][0]) or v not in spec[1]:
-            r.error(path, "must be one of %s, got %s" % (", ".join(_show(c) for c in spec[1]), _show(v)))
-    elif kind == "obj":
-        if _want(r, path, v, "dict"):
-            _fields(r, path + ".", v, spec[1], shape)
-    else:
-        _SPECIAL[kind](r, path, v)
-
-
-def _fields(r, prefix, obj, fields, shape=None):
-    """Check every field of obj: by its rule, else by the shape of its default, else warn."""
-    if type(shape) is not dict:
-        shape = None
-    for k, v in obj.items():
-        path = prefix + k
-        spec = fields.get(k)
-        if spec is not None:
-            _check(r, path, v, spec, shape.get(k) if shape else None)
-        elif shape is not None and k in shape:
-            _same_shape(r, path, v, shape[k])
-        else:
-            r.warn(path, "unknown field, ignored")
-
-
-def _same_shape(r, path, v, default):
-    """A field with no rule of its own must at least have its default's type."""
-    if default is None:
-        return
-    kind = _kind(default)
-    if _want(r, path, v, kind) and kind == "dict":
-        for k, sub in v.items():
-            if k in default:
-                _same_shape(r, path + "." + k, sub, default[k])
-            else:
-                r.warn(path + "." + k, "unknown field, ignored")
-
-
-def _url(r, path, v):
-    if not _want(r, path, v, "str"):
-        return
-    scheme, sep, rest = v.partition("://")
-    host = rest.split("/", 1)[0]
-    name, colon, port = host.rpartition(":") if ":" in host else (host, "", "")
-    if not sep or scheme not in ("http", "https") or not name or not _allowed(name, ".-"):
-        r.error(path, "must be an http:// URL with a host name, got %s" % _show(v))
-    elif colon and not (port.isdigit() and 0 < int(port) < 65536):
-        r.error(path, "bad port in %s" % _show(v))
-
-
-def _apn(r, path, v):
-    if _want(r, path, v, "str") and (len(v) > 100 or not _allowed(v, ".-_")):
-        r.error(path, "an APN is up to 100 letters, digits, '.', '-' and '_', got %s" % _show(v))
-
-
-def _id(r, path, v):
-    if _want(r, path, v, "str") and not (0 < len(v) <= MAX_ID_LEN and _allowed(v, "_-.")):
-        r.error(path, "1 to %d letters, digits, '_', '-' or '.', got %s" % (MAX_ID_LEN, _show(v)))
-
-
-def _port(r, path, v):
-    if _want(r, path, v, "str") and v not in r.ports:
-        r.error(path, "unknown port %s (ports: %s)" % (_show(v), ", ".join(sorted(r.ports))))
-
-
-def _iec_address(r, path, v):
-    # IEC 62056-21: up to 32 characters, digits, letters and space
-    if _want(r, path, v, "str") and not (0 < len(v) <= 32 and _allowed(v, " ")):
-        r.error(path, "1 to 32 letters, digits or spaces (flag + serial number), got %s" % _show(v))
-
-
-def _obis(r, path, v):
-    if not _want(r, path, v, "list"):
-        return
-    for i, code in enumerate(v):
-        if not (_kind(code) == "str" and 0 < len(code) <= 24 and _allowed(code, "-:.*&")):
-            r.error("%s[%d]" % (path, i), "an OBIS code such as '1.8.0' or '1-0:1.8.0', got %s"
-                    % _show(code))
-
-
-def parse_line(text):
-    """(baudrate, bits, parity, stop) from '9600 8N1', or None if it is not such a setting."""
-    if type(text) is not str:
-        return None
-    parts = text.split()
-    if len(parts) != 2 or not parts[0].isdigit() or len(parts[1]) != 3:
-        return None
-    baud = int(parts[0])
-    bits, parity, stop = parts[1][0], parts[1][1].upper(), parts[1][2]
-    if baud not in BAUDRATES or bits not in "78" or parity not in "NEO" or stop not in "12":
-        return None
-    return baud, int(bits), parity, int(stop)
-
-
-def _line(r, path, v):
-    ls = parse_line(v)
-    if ls is None:
-        r.error(path, "a line setting such as '9600 8N1' or '19200 8E1' (baud %s; 7 or 8 bits;"
-                      " N, E or O; 1 or 2 stop bits), got %s"
-                % ("/".join(str(b) for b in BAUDRATES), _show(v)))
-    elif ls[1] != 8:
-        r.error(path, "Modbus RTU needs 8 data bits, got %s" % _show(v))
-
-
-def _profile(r, path, v):
-    if _want(r, path, v, "str") and r.profiles is not None and v not in r.profiles:
-        known = ", ".join(sorted(r.profiles)) or "none installed"
-        r.error(path, "unknown profile %s (known: %s)" % (_show(v), known))
-
-
-_SPECIAL = {"url": _url, "apn": _apn, "id": _id, "port": _port, "iec_address": _iec_address,
-            "obis": _obis, "line": _line, "profile": _profile}
-
-
-def _entries(r, doc, name, fields, required, limit, ids):
-    """Check one device list; returns [(index, entry)] of the entries that are objects."""
+def _entries(r, doc, name, fields, required, limit):
+    """Check one device list; returns {port: number of entries on that line}."""
     items = doc.get(name)
-    out = []
-    if not _want(r, name, items, "list"):
-        return out
-    per_port = {}
-    addresses = {}
+    lines = {}
+    if not want(r, "", name, items, "list"):
+        return lines
+    taken = {}      # port -> bytearray: a bit per integer address already used on that line
     for i, e in enumerate(items):
-        path = "%s[%d]" % (name, i)
-        if not _want(r, path, e, "dict"):
+        if not want(r, name, "[%d]" % i, e, "dict"):
             continue
-        _fields(r, path + ".", e, fields)
+        p = "%s[%d]." % (name, i)
+        check_fields(r, p, e, fields)
         for k in required:
             if k not in e:
-                r.error(path + "." + k, "missing")
-        dev_id = e.get("id")
-        if type(dev_id) is str:
-            if dev_id in ids:
-                r.error(path + ".id", "%s is already used by %s" % (_show(dev_id), ids[dev_id]))
-            else:
-                ids[dev_id] = path
-        port = e.get("port", "rs485")
-        if type(port) is not str:
+                r.error(p, k, "missing")
+        port = _port_of(e)
+        if port is None:
             continue
-        n = per_port.get(port, 0) + 1
-        per_port[port] = n
+        n = lines.get(port, 0) + 1
+        lines[port] = n
         if n == limit + 1:
-            r.error(path + ".port", "line %s already has %d %s (at most %d per line)"
-                    % (port, limit, name, limit))
-        addr = e.get("address")
-        key = addr.lstrip("0") if type(addr) is str else addr   # IEC: leading zeros do not count
-        if addr is not None and _kind(addr) in ("str", "int"):
-            other = addresses.get((port, key))
-            if other is not None:
-                r.error(path + ".address", "%s is already used by %s on line %s"
-                        % (_show(addr), other, port))
-            else:
-                addresses[(port, key)] = path
-        out.append((i, e))
-    return out
+            r.error(p, "port", "line %s already has %d %s (at most %d per line)" % (port, limit, name, limit))
+        key = _address_key(e.get("address"))
+        if type(key) is int:
+            if not 0 <= key < 256:
+                continue
+            bits = taken.get(port)
+            if bits is None:
+                bits = taken[port] = bytearray(32)
+            if not bits[key >> 3] & (1 << (key & 7)):
+                bits[key >> 3] |= 1 << (key & 7)
+                continue
+        if key is not None:
+            j = _first_with(items, i, port, key)
+            if j is not None:
+                r.error(p, "address", "%s is already used by %s[%d] on line %s"
+                        % (show(e["address"]), name, j, port))
+    return lines
+
+
+def _unique_ids(r, doc):
+    """Every device id once, across meters and Modbus devices."""
+    where = []
+    for name in ("meters", "modbus"):
+        items = doc.get(name)
+        if type(items) is list:
+            for i, e in enumerate(items):
+                if type(e) is dict and type(e.get("id")) is str:
+                    where.append(e["id"])
+    where.sort()
+    dups = [where[i] for i in range(1, len(where)) if where[i] == where[i - 1]]
+    if not dups:
+        return
+    seen = {}
+    for name in ("meters", "modbus"):
+        for i, e in enumerate(doc[name]):
+            dev_id = e.get("id") if type(e) is dict else None
+            if dev_id in dups:
+                if dev_id in seen:
+                    r.error("%s[%d]." % (name, i), "id", "%s is already used by %s" % (show(dev_id), seen[dev_id]))
+                else:
+                    seen[dev_id] = "%s[%d]" % (name, i)
 
 
 def _ports(r, doc, shape):
     ports = doc.get("ports")
-    if not _want(r, "ports", ports, "dict"):
+    if not want(r, "", "ports", ports, "dict"):
         return
     r.ports = ports
     known = shape.get("ports") or {}
-    for name, p in ports.items():
-        path = "ports." + name
+    for name, port in ports.items():
         if name not in known:
-            r.warn(path, "not a port of the standard boards (%s)" % ", ".join(sorted(known)))
-        if _want(r, path, p, "dict"):
-            _fields(r, path + ".", p, PORT, known.get(name))
-            top = p.get("max_baudrate")
-            if _kind(top) == "int" and _kind(p.get("baudrate")) == "int" and top < p["baudrate"]:
-                r.error(path + ".max_baudrate", "lower than baudrate %d" % p["baudrate"])
+            r.warn("ports.", name, "not a port of the standard boards (%s)" % ", ".join(sorted(known)))
+        if want(r, "ports.", name, port, "dict"):
+            p = "ports." + name + "."
+            check_fields(r, p, port, PORT, known.get(name))
+            top = port.get("max_baudrate")
+            if kind_of(top) == "int" and kind_of(port.get("baudrate")) == "int" and top < port["baudrate"]:
+                r.error(p, "max_baudrate", "lower than baudrate %d" % port["baudrate"])
 
 
 def validate(doc, profiles=None, shape=None):
@@ -307,29 +163,20 @@ def validate(doc, profiles=None, shape=None):
     `shape`: the defaults; a field with no rule here must have its default's type.
     """
     r = Report(profiles)
-    if not _want(r, "config", doc, "dict"):
+    if not want(r, "", "config", doc, "dict"):
         return r.errors, r.warnings
     shape = shape or {}
     _ports(r, doc, shape)
-    ids = {}
-    meters = _entries(r, doc, "meters", METER, METER_REQUIRED, MAX_METERS_PER_LINE, ids)
-    _entries(r, doc, "modbus", MODBUS, MODBUS_REQUIRED, MAX_MODBUS_PER_LINE, ids)
-    sharing = {}
-    for i, e in meters:
-        port = e.get("port")
-        if type(port) is str:
-            sharing[port] = sharing.get(port, 0) + 1
-    for i, e in meters:
-        n = sharing.get(e.get("port"), 0) if type(e.get("port")) is str else 0
+    meter_lines = _entries(r, doc, "meters", METER, METER_REQUIRED, MAX_METERS_PER_LINE)
+    _entries(r, doc, "modbus", MODBUS, MODBUS_REQUIRED, MAX_MODBUS_PER_LINE)
+    _unique_ids(r, doc)
+    for i, e in enumerate(doc["meters"] if meter_lines else ()):
+        n = meter_lines.get(_port_of(e), 0) if type(e) is dict else 0
         if n > 1 and "address" not in e:
-            r.error("meters[%d].address" % i, "needed: %d meters share line %s" % (n, e["port"]))
-    rest = {}
-    for k, v in doc.items():
-        if k not in ("ports", "meters", "modbus"):
-            rest[k] = v
-    _fields(r, "", rest, TOP, shape)
+            r.error("meters[%d]." % i, "address", "needed: %d meters share line %s" % (n, _port_of(e)))
+    check_fields(r, "", doc, TOP, shape, ("ports", "meters", "modbus"))
     if profiles is None and doc.get("modbus"):
-        r.warn("modbus", "the list of installed profiles is not available; profile names not checked")
+        r.warn("", "modbus", "the list of installed profiles is not available; profile names not checked")
     return r.errors, r.warnings
 
 
