@@ -8,7 +8,7 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 MPREMOTE = str(BIN / "mpremote")
-TIMEOUT_S = 60
+TIMEOUT_S = 40
 
 
 class Vdev:
@@ -66,8 +66,11 @@ class Vdev:
 
 def mpremote(port, *args, check=True):
     """Run the real mpremote CLI on the port; (returncode, stdout+stderr)."""
-    p = subprocess.run([MPREMOTE, "connect", port, *args], capture_output=True, text=True,
-                       timeout=TIMEOUT_S)
+    try:
+        p = subprocess.run([MPREMOTE, "connect", port, *args], capture_output=True, text=True,
+                           timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError("mpremote %s hung; it printed:\n%s" % (" ".join(args), e.output)) from None
     out = p.stdout + p.stderr
     if check:
         assert p.returncode == 0, "mpremote %s failed (%d):\n%s" % (" ".join(args), p.returncode, out)
@@ -76,8 +79,11 @@ def mpremote(port, *args, check=True):
 
 def meterlink(*args, input=None):
     """Run the meterlink CLI; (returncode, stdout, stderr)."""
-    p = subprocess.run([sys.executable, "-m", "meterlink_tools.cli", *args], capture_output=True,
-                       text=True, timeout=TIMEOUT_S, input=input if input is not None else "")
+    try:
+        p = subprocess.run([sys.executable, "-m", "meterlink_tools.cli", *args], capture_output=True,
+                           text=True, timeout=TIMEOUT_S, input=input if input is not None else "")
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError("meterlink %s hung; it printed:\n%s" % (" ".join(args), e.output)) from None
     return p.returncode, p.stdout, p.stderr
 
 

@@ -24,6 +24,7 @@ DEFAULTS = {
     "state_file": None,   # path: @@STATE records go there instead of stdout (stdout is a REPL)
     "board_start": False, # boot.py/main.py from the flash root, each only if present
     "raw_repl": False,    # this boot follows a soft reset in the raw REPL: no main.py
+    "skip_main": False,   # no main.py either (the vdev coming back to a prompt)
     "repl": False,        # run with `micropython -i`: the REPL follows
 }
 

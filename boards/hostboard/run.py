@@ -90,7 +90,7 @@ def main():
                 path = app_dir + "/" + name if app_dir else name
                 if conf.get("board_start") and not _exists(path):
                     continue    # an ESP32 just skips what is not on its flash
-                if name == "main.py" and conf.get("raw_repl"):
+                if name == "main.py" and (conf.get("raw_repl") or conf.get("skip_main")):
                     continue    # like the ESP32: no main.py after a soft reset in the raw REPL
                 _run_file(path)
     finally:

@@ -80,12 +80,6 @@ class Device:
             self.t.close()
             raise DeviceError("no MicroPython REPL on %s (%s)" % (port, e)) from None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close(restart=False)
-
     def exec(self, code):
         """Run code on the device; its printed output (bytes).  DeviceError with the traceback."""
         try:

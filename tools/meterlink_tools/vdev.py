@@ -28,12 +28,13 @@ from .hostboard import DEFAULT_HEAPSIZE, EXIT_POWER_CUT, HostBoard, PWRON_RESET
 
 SOFT_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET = 5, 2, 3, 4
 EXIT_RESETS = {82: HARD_RESET, 83: WDT_RESET, 84: DEEPSLEEP_RESET, EXIT_POWER_CUT: PWRON_RESET}
-SOFT_EXITS = (0, 85, -signal.SIGINT)
+SOFT_EXITS = (0, 85)
 RESET_NAMES = {PWRON_RESET: "power-on", HARD_RESET: "hard reset", WDT_RESET: "watchdog reset",
                DEEPSLEEP_RESET: "deep sleep", SOFT_RESET: "soft reset"}
 
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+PROMPTS = (b">>> ", b"... ", b"=== ", b"\x04>", RAW_BANNER + b">")
 CTRL_C = 0x03
 # The child's tty says what it is doing through harmless local flags (ECHOCTL does nothing
 # without ECHO): starting up (not ready for SIGINT yet), running code (the unix port's
@@ -59,6 +60,7 @@ class VirtualDevice:
         self.path = None
         self._stop = False
         self._out = bytearray()     # device output not yet taken by the host side
+        self._in = bytearray()      # host input the child's tty has no room for yet
         self._tail = b""            # the last bytes the device wrote
         self._host_tail = b""
         self._paste = None          # None | "asked" | "input" | "running"
@@ -80,30 +82,31 @@ class VirtualDevice:
         return self.path
 
     def _child_tty_mode(self):
-        tty.setraw(self.cs)
+        tty.setraw(self.cs, termios.TCSANOW)    # TCSAFLUSH would drop what the host sent
         attrs = termios.tcgetattr(self.cs)
         attrs[3] = STARTING_LFLAG
         termios.tcsetattr(self.cs, termios.TCSANOW, attrs)
 
     # -- boots --
 
-    def _spawn(self, cause, raw):
+    def _spawn(self, cause, raw, why="", skip_main=False):
         self.boots += 1
         (self.rundir / "state.log").write_text("")     # read by _child_exited; one boot's worth
         argv, env = self.board.write_conf(self.boots, cause, repl=True, raw_repl=raw,
                                           state_file=str(self.rundir / "state.log"),
-                                          tty_lflag=RUNNING_LFLAG)
+                                          tty_lflag=RUNNING_LFLAG, skip_main=skip_main)
         self._child_tty_mode()
         self.proc = subprocess.Popen(argv, stdin=self.cs, stdout=self.cs, stderr=self.cs,
                                      cwd=str(self.rundir), env=env, start_new_session=True)
         self._pidfd = os.pidfd_open(self.proc.pid)
         self._paste = None
         self._raw = raw
+        self._tail = b""
         self._sigint_at = 0.0
         if raw:
             os.write(self.cm, b"\x01")     # back into the raw REPL once it starts
-        self.log("boot %d: %s%s" % (self.boots, RESET_NAMES.get(cause, cause),
-                                    ", raw REPL" if raw else ""))
+        self.log("boot %d: %s%s%s" % (self.boots, RESET_NAMES.get(cause, cause),
+                                      ", raw REPL" if raw else "", why))
 
     def _last_state(self):
         try:
@@ -120,13 +123,19 @@ class VirtualDevice:
         code = self.proc.wait()
         os.close(self._pidfd)
         self.board.load_state(code, self._last_state())
-        if code in SOFT_EXITS:
+        why = " (the last one ended with %d)" % code if code else ""
+        if code == -signal.SIGINT:
+            # Our SIGINT met the unix port between its interrupt handler and its prompt (it
+            # briefly leaves its raw tty mode around every line it reads): a board would have
+            # ignored that Ctrl-C at the prompt, so come back to the prompt, without main.py.
+            self._spawn(SOFT_RESET, self._raw, " (Ctrl-C at a prompt)", skip_main=True)
+        elif code in SOFT_EXITS:
             self._to_host(SOFT_REBOOT)
-            self._spawn(SOFT_RESET, self._raw)
+            self._spawn(SOFT_RESET, self._raw, why)
         else:
             cause = EXIT_RESETS.get(code, HARD_RESET)
             self._to_host(b"\r\nvdev: %s (exit %d)\r\n" % (RESET_NAMES[cause].encode(), code))
-            self._spawn(cause, False)
+            self._spawn(cause, False, why)
 
     def _drain_child(self):
         data = b""
@@ -150,7 +159,11 @@ class VirtualDevice:
         lflag = termios.tcgetattr(self.cs)[3]
         if lflag == STARTING_LFLAG:
             return "starting"
-        return "running" if lflag else "prompt"
+        # The REPL also leaves its raw mode for a moment around each line it reads, without an
+        # interrupt handler: the last thing it wrote being a prompt says it is there.
+        if not lflag or self._tail.endswith(PROMPTS):
+            return "prompt"
+        return "running"
 
     def _sigint(self):
         now = time.monotonic()
@@ -184,13 +197,17 @@ class VirtualDevice:
         self._to_child(data)
 
     def _to_child(self, data):
-        while data:
+        # kept here while the child's input queue is full, so the bridge never blocks on it
+        self._in += data
+        self._flush_child()
+
+    def _flush_child(self):
+        while self._in:
             try:
-                n = os.write(self.cm, data)
+                n = os.write(self.cm, self._in)
             except BlockingIOError:
-                select.select([], [self.cm], [], 1.0)
-                continue
-            data = data[n:]
+                return
+            del self._in[:n]
 
     def _from_device(self, data):
         if not data:
@@ -241,7 +258,7 @@ class VirtualDevice:
         self._spawn(PWRON_RESET, False)
         try:
             while not self._stop:
-                wl = [self.hm] if self._out else []
+                wl = ([self.hm] if self._out else []) + ([self.cm] if self._in else [])
                 wait = 0.01 if self._interrupt else 0.5
                 r, w, _ = select.select([self.hm, self.cm, self._pidfd], wl, [], wait)
                 if self.cm in r:
@@ -254,8 +271,10 @@ class VirtualDevice:
                     self._child_exited()
                 if self.hm in r:
                     self._from_host(os.read(self.hm, 4096))
-                if w:
+                if self.hm in w:
                     self._flush_host()
+                if self.cm in w:
+                    self._flush_child()
                 if self._interrupt:
                     self._deliver_interrupt()
         finally:
