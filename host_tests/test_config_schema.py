@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / "firmware"))
 sys.path.insert(0, str(HERE / "mpy"))
 
 import config_cases as cc  # noqa: E402
-from meterlink.proto import config, configschema  # noqa: E402
+from meterlink.proto import config, configfields  # noqa: E402
 from meterlink_tools.hostboard import micropython_env, micropython_exe  # noqa: E402
 
 BASE = cc.doc_example(str(ROOT))
@@ -32,11 +32,11 @@ def test_good_variant_passes(name, mutate):
 
 
 def test_line_settings_parse():
-    assert configschema.parse_line("9600 8N1") == (9600, 8, "N", 1)
-    assert configschema.parse_line("19200 8e2") == (19200, 8, "E", 2)
-    assert configschema.parse_line("9600 7E1") == (9600, 7, "E", 1)
+    assert configfields.parse_line("9600 8N1") == (9600, 8, "N", 1)
+    assert configfields.parse_line("19200 8e2") == (19200, 8, "E", 2)
+    assert configfields.parse_line("9600 7E1") == (9600, 7, "E", 1)
     for bad in ("9600", "9600 8N", "9600 9N1", "9600 8N3", "1234 8N1", "fast 8N1", 9600, None):
-        assert configschema.parse_line(bad) is None, bad
+        assert configfields.parse_line(bad) is None, bad
 
 
 def _mutants(n, seed=6):

@@ -61,7 +61,7 @@ COMMAND_MODULES = [
     "flash",
     "provision",
     "replcmd",
-    "vdev",
+    "vdevcmd",
 ]
 
 PENDING = [

@@ -1,8 +1,7 @@
 """The configuration schema: checks a whole (merged) configuration document and names the field
 of every problem, e.g. `meters[3].address: ...`.  Pure; the device and the host tools share it."""
 
-from meterlink.proto.configfields import (  # noqa: F401  (parse_line is used by the tools)
-    BAUDRATES, Report, check_fields, kind_of, parse_line, show, want)
+from meterlink.proto.configfields import BAUDRATES, Report, check_fields, kind_of, show, want
 
 MAX_METERS_PER_LINE = 32        # IEC 62056-21 RS-485 bus
 MAX_MODBUS_PER_LINE = 247       # Modbus RTU addresses 1..247
