@@ -55,6 +55,10 @@ def test_mpremote_drives_a_blank_virtual_device(tmp_path):
         # code left running from raw paste is stopped by the next connection's Ctrl-C
         mpremote(v.port, "exec", "--no-follow", "while True:\n    pass")
         assert mpremote(v.port, "exec", "print('free again')")[1].strip() == "free again"
+        # an unwired UART has nothing on its pins, as on a board: writes go, reads time out
+        out = mpremote(v.port, "exec", "import machine\nu = machine.UART(1, 115200, timeout=50)\n"
+                                       "print(u.write(b'AT\\r'), u.read(), u.any())")[1]
+        assert out.split() == ["3", "None", "0"]
         rc, out = mpremote(v.port, "exec", "raise ValueError('boom')", check=False)
         assert rc == 1 and "ValueError: boom" in out
         mpremote(v.port, "soft-reset")

@@ -10,6 +10,7 @@ import os
 
 DEFAULTS = {
     "uarts": {},          # "2": "rfc2217://127.0.0.1:40001"
+    "unwired_uarts": "error",   # or "open": a UART not in "uarts" has nothing on its pins
     "pin_lines": {},      # "RS485_DE": [2, "rts"]: the pin is that UART's RTS line
     "inputs": {},         # "SAFE_BUTTON": 1: level an input pin reads
     "clock": None,        # {"addr": "127.0.0.1:40000", "token": "fw1"} for virtual time

@@ -94,7 +94,8 @@ class VirtualDevice:
         (self.rundir / "state.log").write_text("")     # read by _child_exited; one boot's worth
         argv, env = self.board.write_conf(self.boots, cause, repl=True, raw_repl=raw,
                                           state_file=str(self.rundir / "state.log"),
-                                          tty_lflag=RUNNING_LFLAG, skip_main=skip_main)
+                                          tty_lflag=RUNNING_LFLAG, skip_main=skip_main,
+                                          unwired_uarts="open")
         self._child_tty_mode()
         self.proc = subprocess.Popen(argv, stdin=self.cs, stdout=self.cs, stderr=self.cs,
                                      cwd=str(self.rundir), env=env, start_new_session=True)
