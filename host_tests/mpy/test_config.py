@@ -182,3 +182,19 @@ def test_a_full_flash_keeps_the_old_configuration():
         raise AssertionError("the flash did not fill up")
     with open(p["cfg"]) as f:
         assert json.load(f)["version"] == 7
+
+
+def test_install_writes_only_a_valid_document():
+    p = _files(cutflash.remount(cutflash.fresh()))
+    v7 = json.dumps(cc.copy(BASE))
+    assert config.install(v7, p["cfg"], cc.PROFILES)["version"] == 7
+    bad = cc.copy(BASE)
+    bad["modbus"][0]["line"] = "9600 7E1"
+    try:
+        config.install(json.dumps(bad), p["cfg"], cc.PROFILES)
+    except config.ConfigError as e:
+        assert e.errors == ["modbus[0].line: Modbus RTU needs 8 data bits, got '9600 7E1'"], e.errors
+    else:
+        raise AssertionError("a bad document was installed")
+    with open(p["cfg"]) as f:
+        assert f.read() == v7

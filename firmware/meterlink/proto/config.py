@@ -117,7 +117,8 @@ def _same_file(a, b):
         return False
 
 
-def _copy_atomic(src, dst):
+def copy_atomic(src, dst):
+    """Copy a file the same way: `dst` is the old file or the whole new one."""
     import os
     tmp = dst + ".tmp"
     with open(src, "rb") as fs, open(tmp, "wb") as fd:
@@ -127,6 +128,14 @@ def _copy_atomic(src, dst):
                 break
             fd.write(chunk)
     os.rename(tmp, dst)
+
+
+def install(text, path=CONFIG_FILE, profiles=_INSTALLED):
+    """Check a new configuration document and make it the one on flash; returns the merged
+    configuration.  Raises ConfigError (nothing written) if it is refused."""
+    cfg = parse(text, profiles)
+    write_atomic(path, text)
+    return cfg
 
 
 def load(path=CONFIG_FILE, profiles=_INSTALLED, good=GOOD_FILE, rejected=REJECTED_FILE):
@@ -146,7 +155,7 @@ def load(path=CONFIG_FILE, profiles=_INSTALLED, good=GOOD_FILE, rejected=REJECTE
     else:
         try:
             if not _same_file(path, good):
-                _copy_atomic(path, good)
+                copy_atomic(path, good)
         except OSError:
             pass    # a full flash: the configuration still runs, only the copy is old
         return cfg, None
@@ -156,7 +165,7 @@ def load(path=CONFIG_FILE, profiles=_INSTALLED, good=GOOD_FILE, rejected=REJECTE
         pass
     try:
         cfg = _read(good, profiles)
-        _copy_atomic(good, path)
+        copy_atomic(good, path)
         return cfg, err + "; running the last good configuration (version %s)" % cfg["version"]
     except (OSError, ConfigError):
         return merge(DEFAULTS, {}), err + "; running on the built-in defaults"
