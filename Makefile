@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.setup-stamp
 
-.PHONY: setup sim test bench soak flash deploy repl clean
+.PHONY: setup sim test bench soak flash deploy repl vdev package clean
 
 setup: $(STAMP)
 
@@ -35,10 +35,18 @@ flash: setup
 	$(BIN)/meterlink flash --port $(PORT) $(FIRMWARE)
 
 deploy: setup
-	$(BIN)/meterlink deploy --port $(PORT) --board $(BOARD)
+	$(BIN)/meterlink deploy --port $(PORT) --board $(BOARD) $(if $(CONFIG),--config $(CONFIG))
 
 repl: setup
 	$(BIN)/meterlink repl --port $(PORT)
+
+# A virtual device for trying the tools without a board: prints the pty to use as PORT.
+vdev: setup
+	$(BIN)/meterlink vdev $(VDEV_ARGS)
+
+# Rewrite package.json (the mip package) after adding or removing firmware files.
+package: setup
+	$(BIN)/python -m meterlink_tools.package
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -4,7 +4,10 @@ try:
     import board
     from meterlink.services import bootguard
     from meterlink.proto.config import load
-    _cfg, _err = load("config.json")
+    _cfg, _err = load("config.json")    # a refused config.json is put aside here, once
+    if _err:
+        from meterlink.services import log
+        log.error("config", _err)
     bootguard.on_boot(board.build(), _cfg["safe_mode"]["crash_boots"])
     del _cfg, _err
 except Exception as e:   # noqa: BLE001  never let boot.py fail: the REPL must stay reachable

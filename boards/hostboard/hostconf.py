@@ -10,6 +10,7 @@ import os
 
 DEFAULTS = {
     "uarts": {},          # "2": "rfc2217://127.0.0.1:40001"
+    "unwired_uarts": "error",   # or "open": a UART not in "uarts" has nothing on its pins
     "pin_lines": {},      # "RS485_DE": [2, "rts"]: the pin is that UART's RTS line
     "inputs": {},         # "SAFE_BUTTON": 1: level an input pin reads
     "clock": None,        # {"addr": "127.0.0.1:40000", "token": "fw1"} for virtual time
@@ -21,6 +22,11 @@ DEFAULTS = {
     "host_dirs": {},      # mount point -> host directory, e.g. "/host/firmware"
     "sys_path": None,     # list, defaults to ESP32's ['', '.frozen', '/lib']
     "wdt_real_guard_s": 120,
+    "state_file": None,   # path: @@STATE records go there instead of stdout (stdout is a REPL)
+    "board_start": False, # boot.py/main.py from the flash root, each only if present
+    "raw_repl": False,    # this boot follows a soft reset in the raw REPL: no main.py
+    "skip_main": False,   # no main.py either (the vdev coming back to a prompt)
+    "repl": False,        # run with `micropython -i`: the REPL follows
 }
 
 conf = dict(DEFAULTS)
@@ -29,7 +35,9 @@ if _path:
     with open(_path) as f:
         conf.update(json.load(f))
 
+# opened now: once the flash is mounted at / host paths are out of reach
 pin_log = open(conf["pin_log"], "a") if conf["pin_log"] else None
+state_out = open(conf["state_file"], "a") if conf["state_file"] else None
 
 
 def uart_url(uart_id):

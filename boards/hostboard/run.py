@@ -58,21 +58,49 @@ if hostclock.heap_probe:
     hostclock.heap_base = gc.mem_alloc()
 
 
+def _tty_ready():
+    # `meterlink vdev` sends SIGINT for a Ctrl-C only once the tty says the firmware runs:
+    # earlier, before the flash is mounted, it would stop the start-up itself
+    import termios
+    attrs = termios.tcgetattr(0)
+    attrs[3] = conf["tty_lflag"]
+    termios.tcsetattr(0, termios.TCSANOW, attrs)
+
+
+if conf.get("tty_lflag") is not None:
+    _tty_ready()
+
+
 def _run_file(path):
     with open(path) as f:
         src = f.read()
     exec(src, {"__name__": "__main__", "__file__": path})
 
 
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
 def main():
     script = conf.get("script")
+    if conf.get("repl"):
+        sys.atexit(machine._save_state)     # the REPL may end the process later
     try:
         if script:
             _run_file(script)
         else:
             app_dir = conf.get("app_dir", "")
-            _run_file(app_dir + "/boot.py" if app_dir else "boot.py")
-            _run_file(app_dir + "/main.py" if app_dir else "main.py")
+            for name in ("boot.py", "main.py"):
+                path = app_dir + "/" + name if app_dir else name
+                if conf.get("board_start") and not _exists(path):
+                    continue    # an ESP32 just skips what is not on its flash
+                if name == "main.py" and (conf.get("raw_repl") or conf.get("skip_main")):
+                    continue    # like the ESP32: no main.py after a soft reset in the raw REPL
+                _run_file(path)
     finally:
         machine._save_state()
         if hostconf.pin_log:

@@ -78,8 +78,9 @@ class App:
 
     async def main(self):
         self.leds.set("power", True)
-        log.info("app", "meterlink %s on board %s, reset cause: %s, device %s"
-                 % (VERSION, self.hw.name, self.hw.reset_cause_name(), self.hw.unique_id()))
+        log.info("app", "meterlink %s on board %s, reset cause: %s, device %s, config version %s"
+                 % (VERSION, self.hw.name, self.hw.reset_cause_name(), self.hw.unique_id(),
+                    self.cfg["version"]), flash=True)
         for name, fn, silence in self.tasks:
             self.watchdog.watch(name, silence)
             asyncio.create_task(self._supervise(name, fn))

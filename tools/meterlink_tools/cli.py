@@ -58,17 +58,16 @@ def _lazy(module, fn):
 COMMAND_MODULES = [
     "collector.cli",
     "meters_cli",
+    "configcmd",
+    "deploy",
+    "flash",
+    "provision",
+    "replcmd",
+    "vdevcmd",
 ]
 
 PENDING = [
-    ("config", "validate or push a configuration", "issue 6: config push and tools"),
     ("device", "register devices at the collector", "issue 6: config push and tools"),
-    ("flash", "flash MicroPython onto an ESP32 with esptool", "issue 6: technician tools"),
-    ("deploy", "copy the firmware to a device with mpremote", "issue 6: technician tools"),
-    ("provision", "set device id, key, APN and server", "issue 6: technician tools"),
-    ("repl", "open the device's REPL", "issue 6: technician tools"),
-    ("logs", "read the device's log", "issue 6: technician tools"),
-    ("vdev", "a virtual device on a pty for mpremote", "issue 6: technician tools"),
 ]
 
 
@@ -107,4 +106,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # command modules register with meterlink_tools.cli, which is not this __main__ module
+    from meterlink_tools import cli as _cli
+    sys.exit(_cli.main())

@@ -71,8 +71,8 @@ class HostBoard:
     def __init__(self, rundir, clock=None, uarts=None, script=None, script_args=None,
                  flash=True, flash_blocks=512, heapsize=DEFAULT_HEAPSIZE, modem_model="sim7600",
                  inputs=None, files=None, heap_probe=False, name="fw", unique_id="6d6c00000001",
-                 on_line=None, fail_after_writes=None, echo=False):
-        self.rundir = Path(rundir)
+                 on_line=None, fail_after_writes=None, echo=False, mount_host=True):
+        self.rundir = Path(rundir).resolve()
         self.rundir.mkdir(parents=True, exist_ok=True)
         self.clock = clock
         self.uarts = {str(k): v for k, v in (uarts or {}).items()}
@@ -90,6 +90,7 @@ class HostBoard:
         self.on_line = on_line
         self.fail_after_writes = fail_after_writes
         self.echo = echo
+        self.mount_host = mount_host
         self.boots = []
         self.heap_peak = 0      # live heap peak, host board modules included
         self.heap_base = 0      # what the host board's own modules hold
@@ -122,7 +123,13 @@ class HostBoard:
                 state = v
         return state
 
-    def _conf(self, boot_no, cause):
+    def conf(self, boot_no, cause, **extra):
+        """The wiring for boot number `boot_no` (from 1) with reset cause `cause`.
+
+        With flash and `mount_host`, the firmware, the host board and umodbus are mounted
+        read-only from the working tree; without `mount_host` the board starts like an ESP32:
+        boot.py and main.py from its flash, if they are there (what `meterlink deploy` put).
+        """
         host_dirs = {}
         conf = {
             "uarts": self.uarts,
@@ -141,7 +148,13 @@ class HostBoard:
         if self.clock is not None:
             self._token = "%s-%d" % (self.name, boot_no)
             conf["clock"] = {"addr": self.clock.addr, "token": self._token}
-        if self.flash:
+        if self.flash and not self.mount_host:
+            conf["flash"] = {"image": str(self.flash_image), "block_size": 4096,
+                             "blocks": self.flash_blocks, "fail_after_writes": self.fail_after_writes}
+            conf["sys_path"] = ["", ".frozen", "/lib"]      # as on the ESP32
+            conf["app_dir"] = ""
+            conf["board_start"] = True
+        elif self.flash:
             # mount points must not be named like modules: '' (the root) is on sys.path
             host_dirs = {"/host_fw": str(FIRMWARE), "/host_board": str(BOARD_DIR),
                          "/host_lib": str(MPLIB)}
@@ -157,24 +170,31 @@ class HostBoard:
             if self.script:
                 conf["script"] = str(self.script)
         conf["host_dirs"] = host_dirs
+        conf.update(extra)
         return conf
+
+    def write_conf(self, boot_no, cause, **extra):
+        """Write the wiring file; returns (argv, env) that start this boot."""
+        path = self.rundir / "hostboard.json"
+        path.write_text(json.dumps(self.conf(boot_no, cause, **extra), indent=1))
+        env = micropython_env()
+        env["METERLINK_HOSTBOARD"] = str(path)
+        argv = [micropython_exe(), "-X", "heapsize=%s" % self.heapsize]
+        if extra.get("repl"):
+            argv.append("-i")       # the REPL follows boot.py/main.py, as on a board
+        return argv + [str(BOARD_DIR / "run.py")], env
 
     async def boot(self, cause=PWRON_RESET):
         """Start the firmware once; returns when the process has started."""
         n = len(self.boots) + 1
-        conf = self._conf(n, cause)
-        path = self.rundir / "hostboard.json"
-        path.write_text(json.dumps(conf, indent=1))
-        env = micropython_env()
-        env["METERLINK_HOSTBOARD"] = str(path)
+        argv, env = self.write_conf(n, cause)
         if self.clock is not None:
             self.clock.expect(self._token)
         self._cause = cause
         self._output = []
         self._state = None
         self.proc = await asyncio.create_subprocess_exec(
-            micropython_exe(), "-X", "heapsize=%s" % self.heapsize, str(BOARD_DIR / "run.py"),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             cwd=str(self.rundir), env=env)
 
     async def wait(self):
@@ -207,6 +227,11 @@ class HostBoard:
         self._load_state(code)
         self.proc = None
         return boot
+
+    def load_state(self, code, state):
+        """Carry what survives a reset (`state`: the last @@STATE record) into the next boot."""
+        self._state = state
+        self._load_state(code)
 
     def _load_state(self, code):
         if code == EXIT_POWER_CUT:

@@ -1,5 +1,16 @@
-"""The device configuration: code defaults with the JSON document on flash merged over them."""
+"""The device configuration: code defaults with the JSON document on flash merged over them.
+
+A document is checked as a whole (configschema) before it is used.  `load()` refuses a bad
+`config.json`: it keeps it as `config.rejected.json` and goes back to the last good one, a
+copy the device keeps (`config.good.json`, always written to a temporary name, then renamed).
+"""
 import json
+
+from meterlink.proto import configschema
+
+CONFIG_FILE = "config.json"
+GOOD_FILE = "config.good.json"
+REJECTED_FILE = "config.rejected.json"
 
 DEFAULTS = {
     "version": 0,
@@ -27,6 +38,8 @@ DEFAULTS = {
     "safe_mode": {"crash_boots": 3},
 }
 
+_INSTALLED = "installed"    # profiles=_INSTALLED: the profiles found next to the firmware
+
 
 def merge(base, over):
     """A copy of `base` with `over` merged in; nested dicts merge, everything else replaces."""
@@ -42,28 +55,124 @@ def merge(base, over):
 
 
 class ConfigError(ValueError):
-    pass
+    """A refused document; `errors` lists each problem as 'field: what is wrong'."""
+
+    def __init__(self, errors, warnings=()):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+        self.warnings = list(warnings)
 
 
-def parse(text):
-    """The configuration document in `text`, merged over the defaults."""
+def check(doc, profiles=_INSTALLED, warnings=None):
+    """The merged configuration for the document `doc` (a dict); raises ConfigError.
+
+    `profiles`: Modbus profile names (None: unchecked); warnings go to the list `warnings`.
+    """
+    if not isinstance(doc, dict):
+        raise ConfigError(["config: the document must be a JSON object"])
+    if profiles is _INSTALLED:
+        profiles = configschema.profile_names()
+    cfg = merge(DEFAULTS, doc)
+    try:
+        errors, found = configschema.validate(cfg, profiles, DEFAULTS)
+    except Exception as e:   # noqa: BLE001  a checker bug must refuse the document, not crash
+        errors, found = ["config: could not be checked (%r)" % e], []
+    if errors:
+        raise ConfigError(errors, found)
+    if warnings is not None:
+        warnings.extend(found)
+    return cfg
+
+
+def parse(text, profiles=_INSTALLED, warnings=None):
+    """The configuration document in `text`, checked and merged over the defaults."""
     try:
         doc = json.loads(text)
     except ValueError as e:
-        raise ConfigError("config: not valid JSON (%s)" % e)
-    if not isinstance(doc, dict):
-        raise ConfigError("config: the document must be a JSON object")
-    return merge(DEFAULTS, doc)
+        raise ConfigError(["config: not valid JSON (%s)" % e])
+    return check(doc, profiles, warnings)
 
 
-def load(path="config.json"):
-    """(config, error): the defaults and an error message if the file is missing or bad."""
+def _read(path, profiles):
+    with open(path) as f:
+        try:
+            doc = json.load(f)
+        except ValueError as e:
+            raise ConfigError(["config: not valid JSON (%s)" % e])
+    return check(doc, profiles)
+
+
+def write_atomic(path, data):
+    """Write a whole file so that a power cut leaves the old or the new content, never half."""
+    import os
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(data)
+    os.rename(tmp, path)
+
+
+def _same_file(a, b):
     try:
-        with open(path) as f:
-            text = f.read()
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            while True:
+                x = fa.read(256)
+                if x != fb.read(256):
+                    return False
+                if not x:
+                    return True
+    except OSError:
+        return False
+
+
+def copy_atomic(src, dst):
+    """Copy a file the same way: `dst` is the old file or the whole new one."""
+    import os
+    tmp = dst + ".tmp"
+    with open(src, "rb") as fs, open(tmp, "wb") as fd:
+        while True:
+            chunk = fs.read(256)
+            if not chunk:
+                break
+            fd.write(chunk)
+    os.rename(tmp, dst)
+
+
+def install(text, path=CONFIG_FILE, profiles=_INSTALLED):
+    """Check a new configuration document and make it the one on flash; returns the merged
+    configuration.  Raises ConfigError (nothing written) if it is refused."""
+    cfg = parse(text, profiles)
+    write_atomic(path, text)
+    return cfg
+
+
+def load(path=CONFIG_FILE, profiles=_INSTALLED, good=GOOD_FILE, rejected=REJECTED_FILE):
+    """(config, error): the configuration to run, and why config.json was refused (or None).
+
+    No config.json: the defaults.  A good one: it, and the last-good copy is brought up to date.
+    A bad one: it is renamed to `rejected`, the last good configuration is put back in its place
+    and run (the defaults if there is none).
+    """
+    import os
+    try:
+        cfg = _read(path, profiles)
     except OSError:
         return merge(DEFAULTS, {}), None
-    try:
-        return parse(text), None
     except ConfigError as e:
-        return merge(DEFAULTS, {}), str(e)
+        err = "%s refused: %s" % (path, e)
+    else:
+        try:
+            if not _same_file(path, good):
+                copy_atomic(path, good)
+        except OSError:
+            pass    # a full flash: the configuration still runs, only the copy is old
+        return cfg, None
+    try:
+        os.rename(path, rejected)
+    except OSError:
+        pass
+    try:
+        cfg = _read(good, profiles)
+        copy_atomic(good, path)
+        return cfg, err + "; running the last good configuration (version %s)" % cfg["version"]
+    except (OSError, ConfigError):
+        return merge(DEFAULTS, {}), err + "; running on the built-in defaults"

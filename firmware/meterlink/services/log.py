@@ -1,5 +1,6 @@
-"""Logging: lines to the console (the REPL UART) and a small ring in RAM; warnings and errors
-also go to a two-file ring log on flash that `meterlink logs` reads after a reset."""
+"""Logging: lines to the console (the REPL UART) and a small ring in RAM; warnings, errors and
+the boot line also go to a two-file ring log on flash that `meterlink logs` reads after a reset
+(log.txt, and log.1.txt when it grew past FLASH_MAX)."""
 import time
 
 LEVELS = ("debug", "info", "warn", "error")
@@ -46,7 +47,7 @@ def _to_flash(line):
         pass   # a full or failing flash (or no room for a file buffer) must not stop the terminal
 
 
-def log(level, tag, msg):
+def log(level, tag, msg, flash=False):
     lv = LEVELS.index(level)
     line = "%s %s %s: %s" % (_stamp(), level.upper(), tag, msg)
     _ram.append(line)
@@ -56,7 +57,7 @@ def log(level, tag, msg):
         counts[level] += 1
     if lv >= console_level:
         print(line)
-    if lv >= 2 and flash_enabled:
+    if (lv >= 2 or flash) and flash_enabled:
         _to_flash(line)
 
 
@@ -64,8 +65,9 @@ def debug(tag, msg):
     log("debug", tag, msg)
 
 
-def info(tag, msg):
-    log("info", tag, msg)
+def info(tag, msg, flash=False):
+    """`flash`: keep this line in the flash log too (boots, configuration changes)."""
+    log("info", tag, msg, flash)
 
 
 def warn(tag, msg):
