@@ -145,6 +145,10 @@ def main(args):
         print("meterlink sim: %s" % e, file=sys.stderr)
         return 2
     rundir = Path(args.rundir) if args.rundir else Path(tempfile.mkdtemp(prefix="meterlink-sim-"))
+    if rundir.exists() and any(rundir.iterdir()):
+        print("meterlink sim: --rundir %s is not empty (a run starts from a blank flash and an "
+              "empty collector)" % rundir, file=sys.stderr)
+        return 2
     rundir.mkdir(parents=True, exist_ok=True)
     summary = simclock.run(lambda m: run_site(args, m, rundir), speed=_speed(args.speed))
     if args.json:

@@ -88,6 +88,14 @@ def cops(line):
     return name, _ACT_TECH.get(act)
 
 
+def cdnsgip(line):
+    """'+CDNSGIP: 1,"host","1.2.3.4"' -> '1.2.3.4' (None for a failed lookup)."""
+    f = fields(line)
+    if len(f) >= 3 and f[0] == "1" and is_ip(f[2]):
+        return f[2]
+    return None
+
+
 def cpsi(line):
     """'+CPSI: LTE,Online,250-20,...' -> (tech or None, 'MCC-MNC' or None)."""
     f = fields(line)

@@ -19,7 +19,7 @@ DEFAULTS = {
     "network": {"prefer": "auto"},      # auto (4G, then 2G) | 4g | 2g
     "modem": {"reg_timeout_s": 180, "fallback_after_s": 90, "retry_4g_min": 360,
               "session_wait_s": 120, "http_timeout_s": 90, "health_s": 60,
-              "ntp_server": "pool.ntp.org"},
+              "ntp_server": "pool.ntp.org", "dns_cache_s": 3600},
     "send_period_min": 15,              # 1..240
     "uplink": {"max_body": 8192, "content_type": "application/octet-stream", "retry_s": 60,
                "heartbeat_min": 60, "clock_tolerance_s": 5},

@@ -17,7 +17,7 @@ TAG = "modem"
 
 DEFAULTS = {"reg_timeout_s": 180, "fallback_after_s": 90, "retry_4g_min": 360,
             "session_wait_s": 120, "http_timeout_s": 90, "health_s": 60,
-            "ntp_server": "pool.ntp.org"}
+            "ntp_server": "pool.ntp.org", "dns_cache_s": 3600}
 
 LADDER = ("retry", "retry", "radio_cycle", "power_cycle")
 BACKOFF_S = (5, 30, 120, 600, 1800)        # grows with every power cycle that did not help
@@ -48,6 +48,7 @@ class Supervisor(States):
         self.registered = False
         self.tech = self.operator = self.csq = self.last_error = self.model_name = None
         self.reboots = self.requests = self.sms = self.http_failures = 0
+        self._dns = {}           # host -> (address, ticks when asked)
         self.failures = self.cycle = 0
         self.forced_2g_ms = None       # when 4G was given up for 2G
         self._ntp_ms = None            # when NTP was last tried

@@ -2,6 +2,11 @@
 SIMCom AT manuals and the field logs quoted in shared/reference/cellular-modem-at.md)."""
 from .modem_dialect import Dialect
 
+# what the simulated network's DNS answers for any name (TEST-NET-2); the modem's HTTP bridge
+# takes every request to the site's server whatever address the URL names
+SERVER_ADDRESS = "198.51.100.7"
+DNS_FAIL_DELAY_S = 10.0
+
 
 class Sim7600(Dialect):
     MODEL_NAME = "SIMCOM_SIM7600G-H"
@@ -26,6 +31,7 @@ class Sim7600(Dialect):
             "+CPOF": self.cmd_cpof, "+CRESET": self.cmd_creset, "+CSSLCFG": self.ok,
             "+CICCID": lambda op, a: self.m.reply(["+ICCID: 8949020000012345678"]),
             "+CNTP": self.cmd_cntp, "+HTTPREAD": self.http.cmd_read_7600,
+            "+CDNSGIP": self.cmd_cdnsgip,
         })
 
     def reset(self):
@@ -116,6 +122,20 @@ class Sim7600(Dialect):
     def cmd_creset(self, op, args):
         self.m.reply()
         self.m.later(0.5, self.m.reboot, "AT+CRESET")
+
+    def cmd_cdnsgip(self, op, args):
+        """AT+CDNSGIP="name" -> +CDNSGIP: 1,"name","ip" OK | +CDNSGIP: 0,<err> ERROR."""
+        m = self.m
+        host = args[0].strip('"') if args else ""
+        if op != "=" or not host:
+            return m.reply((), "ERROR")
+        if not m.pdp:
+            return m.reply(["+CDNSGIP: 0,8"], "ERROR")
+        if m.sw["dns_fail"]:
+            m.billing.add(m.now(), "dns failed", *m.billing.dns(host, answered=False, tries=2))
+            return m.reply(["+CDNSGIP: 0,10"], "ERROR", delay_s=DNS_FAIL_DELAY_S)
+        m.billing.add(m.now(), "dns", *m.billing.dns(host))
+        m.reply(['+CDNSGIP: 1,"%s","%s"' % (host, SERVER_ADDRESS)], delay_s=0.3)
 
     def cmd_cntp(self, op, args):
         m = self.m

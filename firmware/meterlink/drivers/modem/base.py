@@ -97,6 +97,11 @@ class Adapter:
 
     # -- HTTP --
 
+    async def resolve(self, host):
+        """The address of `host` from the network's DNS, or None (a model that cannot ask
+        outside its HTTP stack, or a failed lookup)."""
+        return None
+
     async def _http_setup(self):
         pass
 

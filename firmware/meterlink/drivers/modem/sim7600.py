@@ -79,3 +79,8 @@ class Sim7600(Adapter):
     async def power_off_command(self):
         r = await self.at.cmd("AT+CPOF", timeout_ms=5000, check=False)
         return r.ok
+
+    async def resolve(self, host):
+        r = await self.at.cmd('AT+CDNSGIP="%s"' % host, timeout_ms=30000, expect="+CDNSGIP:",
+                              check=False)
+        return ap.cdnsgip(r.line()) if r.lines else None
