@@ -1,0 +1,103 @@
+"""The `modbus[]` section of the configuration: line settings text and the checks a
+configuration must pass (unique ids, unique addresses per RS-485 line, known profiles)."""
+
+BAUDS = (1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200)
+PARITIES = {"N": None, "E": 0, "O": 1}     # machine.UART parity values
+MAX_DEVICES = 247                          # unicast addresses 1..247
+
+# what an entry may leave out
+ENTRY_DEFAULTS = {"port": "rs485", "line": "9600 8N1", "period_s": None,
+                  "timeout_ms": 1000, "retries": 1}
+
+
+def parse_line(text):
+    """'9600 8E1' -> (9600, 8, 0, 1): baud, data bits, UART parity (None, 0 even, 1 odd),
+    stop bits.  ValueError says what is wrong."""
+    if not isinstance(text, str):
+        raise ValueError("line must be text like '9600 8N1'")
+    parts = text.split()
+    if len(parts) != 2 or len(parts[1]) != 3:
+        raise ValueError("line %r: expected '<baud> <bits><parity><stop>', e.g. '9600 8N1'" % text)
+    try:
+        baud = int(parts[0])
+    except ValueError:
+        baud = 0
+    if baud not in BAUDS:
+        raise ValueError("line %r: baud rate one of %s" % (text, ", ".join(str(b) for b in BAUDS)))
+    bits, par, stop = parts[1][0], parts[1][1].upper(), parts[1][2]
+    if bits != "8":
+        raise ValueError("line %r: Modbus RTU sends 8 data bits" % text)
+    if par not in PARITIES:
+        raise ValueError("line %r: parity N, E or O" % text)
+    if stop not in "12":
+        raise ValueError("line %r: 1 or 2 stop bits" % text)
+    return (baud, 8, PARITIES[par], int(stop))
+
+
+def entry(e, key):
+    """A field of a modbus[] entry, or its default."""
+    v = e.get(key)
+    return ENTRY_DEFAULTS.get(key) if v is None else v
+
+
+def _is_int(v, lo, hi):
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def check_modbus(entries, profile_names, port_names=None):
+    """Every problem of a configuration's `modbus` list as messages naming the entry
+    (an empty list when it is good).
+
+    profile_names: the profiles the terminal has; port_names: its serial ports (None: not
+    checked).
+    """
+    if not isinstance(entries, list):
+        return ["modbus: must be a list of devices"]
+    errs = []
+    ids = {}
+    addrs = {}
+    per_port = {}
+    for i, e in enumerate(entries):
+        where = "modbus[%d]" % i
+        if not isinstance(e, dict):
+            errs.append(where + ": must be an object")
+            continue
+        dev_id = e.get("id")
+        if not isinstance(dev_id, str) or not dev_id:
+            errs.append(where + ": id missing (a short text, e.g. \"R1\")")
+        else:
+            where += " (%s)" % dev_id
+            if dev_id in ids:
+                errs.append("%s: id used twice (also modbus[%d])" % (where, ids[dev_id]))
+            ids.setdefault(dev_id, i)
+        port = entry(e, "port")
+        if port_names is not None and port not in port_names:
+            errs.append("%s: port %r is not one of %s" % (where, port, ", ".join(port_names)))
+        addr = e.get("address")
+        if not _is_int(addr, 1, 247):
+            errs.append("%s: address must be 1..247, not %r" % (where, addr))
+        else:
+            other = addrs.get((port, addr))
+            if other is not None:
+                errs.append("%s: address %d on %s is already modbus[%d]'s" % (where, addr, port, other))
+            else:
+                addrs[(port, addr)] = i
+        per_port[port] = per_port.get(port, 0) + 1
+        prof = e.get("profile")
+        if prof not in profile_names:
+            errs.append("%s: unknown profile %r (known: %s)" % (where, prof, ", ".join(sorted(profile_names))))
+        try:
+            parse_line(entry(e, "line"))
+        except ValueError as ex:
+            errs.append("%s: %s" % (where, ex))
+        period = e.get("period_s")
+        if period is not None and not _is_int(period, 1, 86400):
+            errs.append("%s: period_s must be 1..86400 seconds (or null for poll_period_s)" % where)
+        if not _is_int(entry(e, "timeout_ms"), 20, 10000):
+            errs.append("%s: timeout_ms must be 20..10000" % where)
+        if not _is_int(entry(e, "retries"), 0, 5):
+            errs.append("%s: retries must be 0..5" % where)
+    for port, n in per_port.items():
+        if n > MAX_DEVICES:
+            errs.append("modbus: %d devices on %s, at most %d" % (n, port, MAX_DEVICES))
+    return errs
