@@ -24,6 +24,7 @@ RESTART_DELAYS_MS = (1000, 5000, 30000, 120000)
 # order they start.  A module missing from this build (an older deploy) is skipped with a log.
 CAPABILITIES = (
     "meterlink.services.modem",
+    "meterlink.services.modbus",
 )
 
 
