@@ -72,4 +72,38 @@ def run_ops(tmp_path, devices, ops, late_de=False):
     return results(boot), bus, hb, boot
 
 
-__all__ = ["Bus", "LineSettings", "crc16", "f32_text", "results", "run_ops"]
+
+
+def run_poller(tmp_path, devices, entries, seconds, extra_args=(), heapsize="512K", heap_probe=False,
+               cfg=None):
+    """Run the app with only the Modbus poller (mp_scripts/modbus_poll.py) for `seconds` of
+    virtual time; returns (readings, status, bus, host board)."""
+    doc = {"modbus": entries, "watchdog": {"start_delay_s": 3600}}
+    doc.update(cfg or {})
+
+    async def go(master):
+        bus = Bus(master)
+        for d in devices:
+            bus.attach(d)
+        hb, boot = await bus.run_script(tmp_path, "modbus_poll.py", [str(seconds)] + list(extra_args),
+                                        heapsize=heapsize, files={"config.json": json.dumps(doc)},
+                                        heap_probe=heap_probe)
+        return bus, hb, boot
+    bus, hb, boot = run_virtual(go)
+    assert boot.code == 0, "\n".join(boot.output[-40:])
+    status = results(boot, "STATUS")
+    assert status, "\n".join(boot.output[-40:])
+    status = status[0]
+    for d in results(boot, "DEV"):
+        status[d["port"]].setdefault("devices", []).append(d)
+    return results(boot, "READING"), status, bus, hb
+
+
+def by_source(readings):
+    out = {}
+    for r in readings:
+        out.setdefault(r["source"], []).append(r)
+    return out
+
+
+__all__ = ["Bus", "LineSettings", "by_source", "crc16", "f32_text", "results", "run_ops", "run_poller"]

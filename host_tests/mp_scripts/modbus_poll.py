@@ -1,8 +1,9 @@
 # Host board script: the app with only the Modbus poller capability, on the configuration in
 # config.json, for the virtual seconds in the first argument; prints "READING <json>" per
-# reading set and "STATUS <json>" (per-device state) at the end.  Further arguments
+# reading set and "DEV <json>" per device and "STATUS <json>" at the end.  Further arguments
 # "profile:<name>=<json>" put user profiles into /profiles first; "quiet" prints no readings
-# but counts them.
+# but counts them; "meter:<ms>" runs a stand-in meter session (9600 7E1 '/?!' exchange) every
+# <ms> on the same port, as the meter poller would.
 import asyncio
 import json
 import os
@@ -36,6 +37,26 @@ def show(r):
                                      "values": {k: list(v) for k, v in values.items()}}))
 
 
+meter = {"ok": 0, "failed": 0}
+
+
+async def meter_task(hw, every_ms):
+    from meterlink.port.uartport import PortTimeout, UartPort
+    port = UartPort(hw.port("rs485"))
+    while True:
+        await asyncio.sleep_ms(every_ms)
+        async with port:
+            port.configure(9600, 7, 0, 1)
+            await port.silence(5)
+            port.discard()
+            await port.send(b"/?!\r\n")
+            try:
+                got = await port.recv(500, 30)
+                meter["ok" if got == b"/KFM5MT174\r\n" else "failed"] += 1
+            except PortTimeout:
+                meter["failed"] += 1
+
+
 async def main():
     cfg, err = configmod.load("config.json")
     if err:
@@ -44,13 +65,19 @@ async def main():
     app.setup_capabilities(("meterlink.services.modbus",))
     app.readings.subscribe(show)
     task = asyncio.create_task(app.main())
+    for a in args[1:]:
+        if a.startswith("meter:"):
+            asyncio.create_task(meter_task(app.hw, int(a[6:])))
     await asyncio.sleep_ms(duration_ms)
     task.cancel()
     status = {}
     for port, p in getattr(app, "modbus", {}).items():
-        status[port] = {"devices": p.status(), "stray": p.master.stray,
-                        "transactions": p.master.transactions}
+        status[port] = {"stray": p.master.stray, "transactions": p.master.transactions}
+        for i in range(p.n):         # one line each: 247 devices in one JSON text would not fit
+            print("DEV", json.dumps({"port": port, "id": p.ids[i], "address": p.addr[i],
+                                     "online": p.online(i), "counts": p.counters(i)}))
     status["readings"] = counted[0]
+    status["meter"] = meter
     import gc
     gc.collect()
     status["heap_alloc"] = gc.mem_alloc()

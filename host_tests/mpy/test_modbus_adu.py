@@ -49,6 +49,8 @@ def test_failures_are_named():
     ans = bytearray(_answer(5, 3, b"\x00\x01\x00\x02"))
     ans[-1] ^= 1
     assert isinstance(adu.failure(ans, 5, 3, 9), CrcError)
+    assert adu.find(ans, 5, 3, 9) == (-1, 9)            # whole but bad: the answer ends there
+    assert adu.find(ans[:8], 5, 3, 9) == (-1, -1)
     other = _answer(6, 3, b"\x00\x01\x00\x02")
     e = adu.failure(other, 5, 3, 9)
     assert isinstance(e, WrongAddress) and "unit 6 answered" in str(e)

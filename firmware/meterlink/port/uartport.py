@@ -11,6 +11,7 @@ import time
 PARITY_NAMES = {None: "N", 0: "E", 1: "O"}
 
 _locks = {}     # uart id -> asyncio.Lock
+_lines = {}     # uart id -> the line settings that UART has now (several ports may share it)
 
 
 class PortTimeout(Exception):
@@ -28,6 +29,7 @@ class UartPort:
         if lock is None:
             lock = _locks[uid] = asyncio.Lock()
         self.lock = lock
+        self._uid = uid
         self.uart = None
         self._sr = None
         self._line = None
@@ -43,6 +45,7 @@ class UartPort:
             self.uart = uart
             self._sr = asyncio.StreamReader(uart)
             self._line = None
+            _lines.pop(self._uid, None)     # settings unknown: the next configure() sets them
         return self
 
     async def __aexit__(self, *exc):
@@ -51,10 +54,16 @@ class UartPort:
     # -- line settings --
 
     def configure(self, baudrate, bits=8, parity=None, stop=1):
-        """Set the line; a no-op when it is already so.  Call with the transmitter idle."""
+        """Set the line; a no-op when it is already so.  Call with the transmitter idle.
+
+        The UART's current settings are kept per UART, not per port object: another port (or
+        another UartPort on the same port) may have changed them since this one last did.
+        """
         line = (baudrate, bits, parity, stop)
-        if line != self._line:
+        if _lines.get(self._uid) != line:
             self.uart.init(baudrate=baudrate, bits=bits, parity=parity, stop=stop)
+            _lines[self._uid] = line
+        if line != self._line:
             self._line = line
             self._char_us = (1 + bits + (0 if parity is None else 1) + stop) * 1000000 // baudrate
         return self

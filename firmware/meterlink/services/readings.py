@@ -16,7 +16,8 @@ class ReadingSink:
     def __init__(self):
         self._subscribers = []
         self.count = 0
-        self.last = {}       # source -> last reading set (for status and the REPL)
+        self.last = {}       # source -> time of its last reading set (for status and the REPL);
+                             # not the set itself: 247 Modbus devices' sets would fill the heap
 
     def subscribe(self, fn):
         """fn(reading) is called for every reading set, in order."""
@@ -25,7 +26,7 @@ class ReadingSink:
     def put(self, source, t, clock_ok, values):
         r = (source, t, clock_ok, values)
         self.count += 1
-        self.last[source] = r
+        self.last[source] = t
         for fn in self._subscribers:
             fn(r)
         return r

@@ -203,9 +203,12 @@ def registers_for(doc, values):
             for a in range(prev_end, f["addr"]):
                 regs.setdefault(a, 0)
         order = f.get("order", doc.get("order", "high_first"))
-        raw = values.get(f["key"], 0)
-        for i, r in enumerate(encode(f.get("type", "u16"), raw, order)):
-            regs[f["addr"] + i] = r
+        raw = values.get(f["key"])
+        if raw is None and f["addr"] not in regs:
+            raw = 0
+        if raw is not None:         # another view of a register already set keeps its value
+            for i, r in enumerate(encode(f.get("type", "u16"), raw, order)):
+                regs[f["addr"] + i] = r
         prev_end = max(prev_end or 0, f["addr"] + n)
     return regs
 

@@ -61,21 +61,28 @@ def read_answer_len(fc, count):
 
 def find(buf, unit, fc, n):
     """(start, end) of the first sound answer from `unit` to function `fc` in buf (n bytes
-    when normal, 5 for an exception), or (-1, -1) while there is none yet."""
+    when normal, 5 for an exception); (-1, end) when there is only a whole answer with a bad
+    CRC (it ends there); (-1, -1) while nothing is complete yet."""
     size = len(buf)
     last = size - 5
     efc = fc | 0x80
+    bad = -1
     i = 0
     while i <= last:
         if buf[i] == unit:
             f = buf[i + 1]
+            end = -1
             if f == fc and i + n <= size and (fc > 4 or buf[i + 2] == n - 5):
-                if crc16(buf, i, i + n) == 0:
-                    return i, i + n
-            elif f == efc and crc16(buf, i, i + 5) == 0:
-                return i, i + 5
+                end = i + n
+            elif f == efc:
+                end = i + 5
+            if end > 0:
+                if crc16(buf, i, end) == 0:
+                    return i, end
+                if bad < 0:
+                    bad = end
         i += 1
-    return -1, -1
+    return -1, bad
 
 
 def failure(buf, unit, fc, n):

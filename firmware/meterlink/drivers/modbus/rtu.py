@@ -77,10 +77,9 @@ class RtuMaster:
     def _until(self, buf):
         unit, fc, n = self._want
         start, end = adu.find(buf, unit, fc, n)
-        if end < 0:
-            return -1
-        self._hit = (start, end)
-        return end
+        if start >= 0:
+            self._hit = (start, end)
+        return end          # a whole answer with a bad CRC ends the wait too
 
     def _on_first(self):
         self._led("response", True)
