@@ -14,7 +14,7 @@ import hostconf
 from meterlink.drivers.modbus.errors import ExceptionResponse, ModbusError
 from meterlink.drivers.modbus.rtu import RtuMaster
 from meterlink.port.uartport import PortTimeout, UartPort
-from meterlink.proto.mbconfig import PARITIES
+from meterlink.proto.mbline import PARITIES
 from meterlink.services.leds import Leds
 
 args = hostconf.conf.get("script_args") or []

@@ -2,7 +2,7 @@
 # Expected values are worked out by hand from IEEE 754 and two's complement.
 import json
 
-from meterlink.proto import mbconfig, mbprofile, mbvalue as mv
+from meterlink.proto import mbconfig, mbline, mbprofile, mbvalue as mv
 
 
 def test_integers_in_both_word_orders_and_signed():
@@ -63,7 +63,7 @@ def test_neighbouring_registers_are_read_in_one_request():
     assert [(b[0], b[1], b[2]) for b in p.blocks] == [(3, 0, 6), (3, 0x48, 2)]
     p = mbprofile.parse(_doc(f, max_gap=0x48 - 6))
     assert [(b[0], b[1], b[2]) for b in p.blocks] == [(3, 0, 0x4A)]
-    assert [x[1] for x in p.blocks[0][3]] == [0, 4, 8, 0x90]         # byte offsets
+    assert [f[1] for f in mbprofile.fields(p.blocks[0])] == [0, 4, 8, 0x90]    # byte offsets
 
 
 def test_a_block_never_exceeds_125_registers():
@@ -139,13 +139,13 @@ def test_bad_profiles_are_refused_with_the_field_named():
 
 
 def test_line_settings_text():
-    assert mbconfig.parse_line("9600 8N1") == (9600, 8, None, 1)
-    assert mbconfig.parse_line("19200 8E1") == (19200, 8, 0, 1)
-    assert mbconfig.parse_line("38400 8o2") == (38400, 8, 1, 2)
+    assert mbline.parse_line("9600 8N1") == (9600, 8, None, 1)
+    assert mbline.parse_line("19200 8E1") == (19200, 8, 0, 1)
+    assert mbline.parse_line("38400 8o2") == (38400, 8, 1, 2)
     for bad, word in (("9600 7E1", "8 data bits"), ("9601 8N1", "baud"), ("9600 8X1", "parity"),
                       ("9600", "expected"), ("9600 8N3", "stop")):
         try:
-            mbconfig.parse_line(bad)
+            mbline.parse_line(bad)
         except ValueError as e:
             assert word in str(e), (bad, str(e))
         else:

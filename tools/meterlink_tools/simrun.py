@@ -44,9 +44,10 @@ async def run_site(args, master, rundir):
         if not quiet:
             print("[%9.1fs] %s" % (loop.time(), text))
 
+    heapsize = args.heapsize or site.heapsize
     hb = HostBoard(rundir, clock=master, uarts=site.uarts(), modem_model=args.modem,
                    files={"config.json": json.dumps(site.config)}, heap_probe=True,
-                   on_line=on_line, **({"heapsize": args.heapsize} if args.heapsize else {}))
+                   on_line=on_line, **({"heapsize": heapsize} if heapsize else {}))
     wall0 = time.monotonic()
     runner = asyncio.create_task(hb.run())
     try:

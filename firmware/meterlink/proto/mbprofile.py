@@ -11,10 +11,17 @@ class ProfileError(ValueError):
     pass
 
 
+TYPE_NAMES = ("u16", "s16", "u32", "s32", "f32", "u48", "u64", "s64", "bit")
+_NONE = 255
+
+
 class Profile:
-    """A compiled profile: `blocks` is a list of (fc, start, count, fields); a field is
-    (key, offset, type, order, scale, unit, bits) with the offset in bytes (bits for FC 01/02)
-    and bits None, ("s", count, first, key_format) or ("f", ((bit, key), ...))."""
+    """A compiled profile: `blocks` is a list of (fc, start, count, keys, desc, tables), one
+    read request each.  keys holds the fields' reading keys; desc 7 bytes per field: byte
+    offset (bit offset for FC 01/02, 2 bytes), type index in TYPE_NAMES, word order, and the
+    indexes of its scale, unit and bit decoder in tables = (scales, units, bits), 255 for
+    none.  A bit decoder is ("s", count, first, key_format) or ("f", ((bit, key), ...)).
+    Packed so because a relay's hundred fields would otherwise cost ~80 bytes each."""
 
     def __init__(self, name, blocks):
         self.name = name
@@ -25,6 +32,19 @@ class Profile:
 
     def registers(self):
         return sum(b[2] for b in self.blocks)
+
+
+def fields(block):
+    """The fields of a block as (key, offset, type, order, scale, unit, bits) tuples."""
+    keys, desc, tables = block[3], block[4], block[5]
+    for i, key in enumerate(keys):
+        j = 7 * i
+        yield (key, (desc[j] << 8) | desc[j + 1], TYPE_NAMES[desc[j + 2]], desc[j + 3],
+               _get(tables[0], desc[j + 4]), _get(tables[1], desc[j + 5]), _get(tables[2], desc[j + 6]))
+
+
+def _get(table, i):
+    return None if i == _NONE else table[i]
 
 
 def _err(where, msg):
@@ -123,8 +143,8 @@ def parse(doc, name=None):
     where = "profile %s" % name
     if not isinstance(name, str) or not name:
         _err("profile", "name missing")
-    fields = doc.get("fields")
-    if not isinstance(fields, list) or not fields:
+    flist = doc.get("fields")
+    if not isinstance(flist, list) or not flist:
         _err(where, "no fields")
     dfc = _int(where, doc.get("fc", 3), 1, 4, "fc")
     dorder = doc.get("order", "high_first")
@@ -133,7 +153,7 @@ def parse(doc, name=None):
     units = {}
     keys = {}
     parsed = []
-    for i, f in enumerate(fields):
+    for i, f in enumerate(flist):
         fc, addr, n, fld = _field("%s field %d" % (where, i + 1), f, dfc, dorder, units)
         for k in _keys(fld):
             if k in keys:
@@ -158,44 +178,68 @@ def _keys(fld):
 
 
 def _plan(parsed, gap, most):
-    blocks = []
+    spans = []
     cur = None
     for fc, addr, n, fld in parsed:
         limit = MAX_BITS if fc < 3 else most
-        if cur is not None and cur[0] == fc and addr <= cur[4] + gap and addr + n - cur[1] <= limit:
-            cur[4] = max(cur[4], addr + n)
+        if cur is not None and cur[0] == fc and addr <= cur[2] + gap and addr + n - cur[1] <= limit:
+            cur[2] = max(cur[2], addr + n)
         else:
-            cur = [fc, addr, 0, [], addr + n]
-            blocks.append(cur)
-        cur[3].append((fc, addr, fld))
+            cur = [fc, addr, addr + n, []]
+            spans.append(cur)
+        cur[3].append((addr, fld))
+    scales, units, bits = [], [], []
+    tables = (scales, units, bits)
     out = []
-    for fc, start, _, members, end in blocks:
-        fields = []
-        for _, addr, fld in members:
+    for fc, start, end, members in spans:
+        desc = bytearray(7 * len(members))
+        keys = []
+        for j, (addr, fld) in enumerate(members):
+            key, _, typ, order, scale, unit, bdec = fld
             off = addr - start if fc < 3 else 2 * (addr - start)
-            fields.append((fld[0], off) + fld[2:])
-        out.append((fc, start, end - start, fields))
+            keys.append(key)
+            desc[7 * j:7 * j + 7] = bytes((off >> 8, off & 0xFF, TYPE_NAMES.index(typ), order,
+                                           _index(scales, scale), _index(units, unit), _index(bits, bdec)))
+        out.append((fc, start, end - start, tuple(keys), bytes(desc), tables))
     return out
+
+
+def _index(table, v):
+    if v is None:
+        return _NONE
+    if v not in table:
+        if len(table) >= _NONE:
+            raise ProfileError("more than %d different scales, units or bit decoders" % _NONE)
+        table.append(v)
+    return table.index(v)
 
 
 def decode(block, data, out):
     """Add the readings of one block's answer (its data bytes, without the byte count) to
     `out` as {key: (value, unit)}; a float that is NaN or infinite gives no reading."""
-    for key, off, typ, order, scale, unit, bits in block[3]:
-        if typ == "bit":
-            out[key] = ((data[off >> 3] >> (off & 7)) & 1, None)
+    keys, desc, tables = block[3], block[4], block[5]
+    scales, units, bitdecs = tables
+    for i in range(len(keys)):
+        j = 7 * i
+        off = (desc[j] << 8) | desc[j + 1]
+        t = desc[j + 2]
+        if t == 8:
+            out[keys[i]] = ((data[off >> 3] >> (off & 7)) & 1, None)
             continue
-        v = mv.value(data, off, typ, order, scale)
+        typ = TYPE_NAMES[t]
+        order = desc[j + 3]
+        v = mv.value(data, off, typ, order, _get(scales, desc[j + 4]))
         if v is None:
             continue
-        out[key] = (v, unit)
+        out[keys[i]] = (v, _get(units, desc[j + 5]))
+        bits = _get(bitdecs, desc[j + 6])
         if bits is None:
             continue
         mask = mv.raw(data, off, mv.TYPES[typ][0], order)
         if bits[0] == "s":
             _, n, first, fmt = bits
-            for i in range(n):
-                out[fmt % (i + 1)] = ((mask >> (first + i)) & 1, None)
+            for k in range(n):
+                out[fmt % (k + 1)] = ((mask >> (first + k)) & 1, None)
         else:
             for bit, k in bits[1]:
                 out[k] = ((mask >> bit) & 1, None)

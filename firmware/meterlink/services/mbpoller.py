@@ -13,7 +13,7 @@ from array import array
 from meterlink.drivers.modbus.errors import ExceptionResponse, ModbusError
 from meterlink.drivers.modbus.rtu import RtuMaster
 from meterlink.port.uartport import UartPort
-from meterlink.proto import mbconfig, mbprofile
+from meterlink.proto import mbline, mbprofile
 from meterlink.services import log, mbprofiles
 
 TAG = "modbus"
@@ -27,11 +27,31 @@ COUNTERS = ("polls", "failed", "timeout", "crc", "frame", "exception")
 _KIND = {"timeout": 2, "crc": 3, "frame": 4, "address": 4, "exception": 5}
 
 
+def usable(entries):
+    """The entries a poller can work with; the others are logged and left out."""
+    out = []
+    seen = bytearray(248)
+    for e in entries:
+        try:
+            addr = e["address"]
+            mbline.parse_line(mbline.entry(e, "line"))
+            if not (isinstance(e["id"], str) and isinstance(e["profile"], str) and 1 <= addr <= 247):
+                raise ValueError("id, profile or address")
+            if seen[addr]:
+                raise ValueError("address %d used twice" % addr)
+            seen[addr] = 1
+            out.append(e)
+        except (KeyError, TypeError, ValueError) as ex:
+            log.error(TAG, "modbus device %r left out: %s" % (e, ex))
+    return out
+
+
 class Poller:
     """The devices on one port and the task that reads them."""
 
     def __init__(self, app, port_name, entries):
         self.app = app
+        entries = usable(entries)
         self.name = "modbus:" + port_name
         self.port = UartPort(app.hw.port(port_name), app.leds)
         self.master = RtuMaster(self.port, app.leds)
@@ -54,7 +74,7 @@ class Poller:
         self.profiles = {}
         default_period = app.cfg.get("poll_period_s", 60)
         for i, e in enumerate(entries):
-            line = mbconfig.parse_line(mbconfig.entry(e, "line"))
+            line = mbline.parse_line(mbline.entry(e, "line"))
             if line not in self.lines:
                 self.lines.append(line)
             self.line[i] = self.lines.index(line)
@@ -63,8 +83,8 @@ class Poller:
                 self.prof_names.append(p)
             self.prof[i] = self.prof_names.index(p)
             self.period[i] = 1000 * (e.get("period_s") or default_period)
-            self.timeout[i] = mbconfig.entry(e, "timeout_ms")
-            self.retries[i] = mbconfig.entry(e, "retries")
+            self.timeout[i] = mbline.entry(e, "timeout_ms")
+            self.retries[i] = mbline.entry(e, "retries")
 
     # -- state for status reports and the REPL --
 

@@ -1,11 +1,19 @@
 """RTU frames: requests built with umodbus' PDU functions, CRC-16/MODBUS from its table, and
 the search for the answer in what the line delivered (stray bytes before it are skipped)."""
 import struct
+import sys
 
-from umodbus import const as C
-from umodbus import functions as F
+if "umodbus.typing" not in sys.modules:
+    # umodbus.functions imports umodbus.typing, 12 KB of stand-in classes for annotations
+    # that MicroPython never evaluates; these three names are all it takes from there
+    class _NoTyping:
+        List = Optional = Union = None
+    sys.modules["umodbus.typing"] = _NoTyping
 
-from meterlink.drivers.modbus.errors import BadFrame, CrcError, WrongAddress
+from umodbus import const as C  # noqa: E402
+from umodbus import functions as F  # noqa: E402
+
+from meterlink.drivers.modbus.errors import ModbusError  # noqa: E402
 
 _TABLE = C.CRC16_TABLE
 _READS = {C.READ_COILS: F.read_coils, C.READ_DISCRETE_INPUTS: F.read_discrete_inputs,
@@ -90,9 +98,9 @@ def failure(buf, unit, fc, n):
     efc = fc | 0x80
     for i in range(len(buf) - 1):
         if buf[i] == unit and (buf[i + 1] == fc or buf[i + 1] == efc):
-            return CrcError("unit %d: answer with a bad CRC (%d bytes)" % (unit, len(buf)))
+            return ModbusError("crc", "unit %d: answer with a bad CRC (%d bytes)" % (unit, len(buf)))
     # a sound frame of the expected shape from someone else
     for i in range(len(buf) - n + 1):
         if buf[i + 1] == fc and crc16(buf, i, i + n) == 0:
-            return WrongAddress("unit %d asked, unit %d answered" % (unit, buf[i]))
-    return BadFrame("unit %d: %d bytes that are no answer" % (unit, len(buf)))
+            return ModbusError("address", "unit %d asked, unit %d answered" % (unit, buf[i]))
+    return ModbusError("frame", "unit %d: %d bytes that are no answer" % (unit, len(buf)))

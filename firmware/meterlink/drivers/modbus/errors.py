@@ -1,31 +1,19 @@
-"""What can go wrong in a Modbus transaction; `kind` names the per-device error counter."""
+"""What can go wrong in a Modbus transaction.  One class with a `kind` (the per-device error
+counter it goes to) keeps the heap small; refusals by the device have their own class.
+
+kind: "timeout" (no answer), "crc" (an answer from the right device with a bad CRC),
+"address" (a sound frame from another unit), "frame" (bytes that are no answer: noise, a
+collision, wrong line settings), "exception" (ExceptionResponse), "error" (anything else).
+"""
 
 
 class ModbusError(Exception):
-    kind = "error"
+    def __init__(self, kind, msg):
+        super().__init__(msg)
+        self.kind = kind
 
 
-class NoAnswer(ModbusError):
-    """Nothing came back before the response timeout."""
-    kind = "timeout"
-
-
-class CrcError(ModbusError):
-    """An answer from the right device and function, with a wrong CRC."""
-    kind = "crc"
-
-
-class WrongAddress(ModbusError):
-    """A sound frame from another unit answered (two devices share an address?)."""
-    kind = "address"
-
-
-class BadFrame(ModbusError):
-    """Bytes came back but no frame could be made of them (noise, a collision, wrong line settings)."""
-    kind = "frame"
-
-
-# exception codes (Modbus application protocol v1.1b3 section 7)
+# exception codes (Modbus application protocol v1.1b3, section 7)
 EXCEPTION_NAMES = {
     1: "illegal function",
     2: "illegal data address",
@@ -41,11 +29,11 @@ EXCEPTION_NAMES = {
 
 class ExceptionResponse(ModbusError):
     """The device refused the request with an exception code; `name` says which."""
-    kind = "exception"
 
     def __init__(self, unit, fc, code):
         self.unit = unit
         self.fc = fc
         self.code = code
         self.name = EXCEPTION_NAMES.get(code, "unknown exception")
-        super().__init__("unit %d: function %d refused: exception %d (%s)" % (unit, fc, code, self.name))
+        super().__init__("exception", "unit %d: function %d refused: exception %d (%s)"
+                         % (unit, fc, code, self.name))

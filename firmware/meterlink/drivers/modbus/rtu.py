@@ -10,7 +10,7 @@ import asyncio
 import time
 
 from meterlink.drivers.modbus import adu
-from meterlink.drivers.modbus.errors import ExceptionResponse, ModbusError, NoAnswer
+from meterlink.drivers.modbus.errors import ExceptionResponse, ModbusError
 from meterlink.port.uartport import PortTimeout
 
 RX_CHUNK = 120          # the ESP32 UART hands received bytes over in chunks of up to 120
@@ -53,7 +53,7 @@ class RtuMaster:
         fc, req = adu.write_request(unit, addr, values)
         data = await self._run(req, unit, fc, 8, line, timeout_ms, retries)
         if not adu.write_confirmed(fc, data, addr, values):
-            raise ModbusError("unit %d: write answer does not match the request" % unit)
+            raise ModbusError("error", "unit %d: write answer does not match the request" % unit)
 
     async def _run(self, req, unit, fc, n, line, timeout_ms, retries):
         err = None
@@ -108,7 +108,7 @@ class RtuMaster:
                 buf = await port.recv(timeout_ms, gap_ms, until=self._until, limit=MAX_ANSWER,
                                       on_first=self._on_first)
             except PortTimeout:
-                raise NoAnswer("unit %d: no answer within %d ms" % (unit, timeout_ms))
+                raise ModbusError("timeout", "unit %d: no answer within %d ms" % (unit, timeout_ms))
             finally:
                 self._led("query", False)
                 self._quiet_since = time.ticks_us()
