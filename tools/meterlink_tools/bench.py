@@ -12,6 +12,8 @@ import time
 # (figure name, "module:function")
 FIGURES = [
     ("heap_peak_kb_site_s", "bench_heap:heap_peak_site_s"),
+    ("modbus_cycle_ratio", "bench_modbus:cycle_ratio"),
+    ("heap_peak_kb_modbus_247", "bench_modbus:heap_peak"),
 ]
 
 
