@@ -1,13 +1,10 @@
 """Modbus figures: 247 devices on one RS-485 line, one 20-register read each, 9600 8N1, 5 ms
-response delay, polled by the whole firmware (modem capability included) on the host board.
-
-modbus_cycle_ratio = poll cycle time / line-rate minimum, where the minimum of one cycle is,
-for each device, the request (8 bytes) and the answer (5 + 2 x 20 bytes) at 10 bits a byte,
-the device's 5 ms response delay, and t3.5 (3.5 characters) of silence after the answer.
-The cycle time is measured on the simulated bus: from the first device's request in one cycle
-to its request in the next (the poll period is shorter than a cycle, so cycles follow back to
-back).
-"""
+response delay, polled by the whole firmware (modem capability included) on the host board."""
+# modbus_cycle_ratio = poll cycle time / line-rate minimum.  The minimum of one cycle is, for
+# each device, the request (8 bytes) and the answer (5 + 2 x 20 bytes) at 10 bits a byte, the
+# device's 5 ms response delay, and t3.5 (3.5 characters) of silence after the answer.  The
+# cycle is measured on the simulated bus, from the first device's request in one cycle to its
+# request in the next (the poll period is shorter than a cycle: cycles follow back to back).
 import asyncio
 import functools
 import json
@@ -85,3 +82,4 @@ def heap_peak():
              "note": "firmware's live heap (modem capability included, after a collection at every "
                      "wait) in the unix port over two cycles of 247 Modbus devices; total_kb adds "
                      "the host board's own modules"}]
+

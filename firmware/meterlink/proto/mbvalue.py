@@ -1,8 +1,6 @@
-"""Modbus register values to exact readings: integers, scaled decimal text, float32 as the
-shortest decimal text that reads back to the same float, and bit fields.
-
-Integer arithmetic only (an ESP32's floats are single precision), so nothing drifts.
-"""
+"""Modbus register values to exact readings: integers, scaled decimal text, and float32 as the
+shortest decimal text that reads back to the same float."""
+# Integer arithmetic only: an ESP32's floats are single precision, and nothing may drift.
 
 # type name -> (registers, signed, float)
 TYPES = {
@@ -180,3 +178,4 @@ def value(data, off, typ, order, scale):
         v = scaled(n, e, scale)
         return v if isinstance(v, str) else str(v)
     return scaled(n, 0, scale)
+

@@ -1,10 +1,8 @@
-"""The Modbus poller: reads the configured devices on one port at their own periods, one
-transaction at a time, and puts their readings as "mb:<id>".
-
-A device that fails OFFLINE_AFTER polls in a row is offline: it is then tried with one request
-and no retries, at a period that doubles up to BACKOFF_MAX_S, so it never holds up the rest.
-Per-device state lives in flat arrays (247 devices must fit an ESP32's heap).
-"""
+"""The Modbus poller: reads the devices on one port at their own periods, one transaction at a
+time, and puts their readings as "mb:<id>"."""
+# A device that fails OFFLINE_AFTER polls in a row is offline: it is then tried with one
+# request and no retries, at a period that doubles up to BACKOFF_MAX_S, so it never holds up
+# the rest.  Per-device state lives in flat arrays (247 devices must fit an ESP32's heap).
 import asyncio
 import gc
 import time
@@ -211,4 +209,5 @@ class Poller:
         if nxt <= start:
             nxt = start + period_ms
         self.due[i] = nxt
+
 

@@ -1,10 +1,8 @@
-"""The Modbus capability: one poller task per port with Modbus devices (services/mbpoller.py).
-
-Without devices in the configuration nothing more is imported: the master, the profiles and
-umodbus cost heap only on terminals that read Modbus devices.  The full checks of modbus[]
-(proto/mbconfig.check_modbus) belong to accepting a configuration; here an entry the poller
-cannot use is logged and left out.
-"""
+"""The Modbus capability: one poller task per port with Modbus devices (services/mbpoller.py)."""
+# Without devices in the configuration nothing more is imported, so the master, the profiles
+# and umodbus cost heap only on terminals that read Modbus devices.  The full checks of
+# modbus[] (proto/mbconfig.check_modbus) belong to accepting a configuration; here an entry the
+# poller cannot use is logged and left out.
 from meterlink.services import log
 
 TAG = "modbus"
@@ -31,3 +29,4 @@ def setup(app):
         app.modbus[port_name] = p
         app.add_task(p.name, p.run, 3 * ALIVE_MS // 1000 + 60)
         log.info(TAG, "%d devices on %s" % (p.n, port_name))
+

@@ -1,14 +1,11 @@
 """Modbus RTU slaves on the simulated RS-485 bus, backed by pymodbus (its RTU framer, PDU
-decoder and SimDevice datastore, in-process: no threads, no sockets).
-
-A slave hears every character on the bus with its own line settings, takes a frame as ended
-after t3.5 of silence or when pymodbus' framer has a whole one, and answers requests for its
-unit `delay_ms` after the request's last character.  Faults: "silent" (no answer), "crc" (the
-CRC broken), "exception" (exception `exception_code`), "late" (the answer after `late_ms`),
-"stray" (noise bytes just before the frame), "address" (the answer carries
-the next unit's address).  Datastores are filled from profile files, which
-are data; no firmware code is imported.
-"""
+decoder and SimDevice datastore, in-process on the simulation's loop: no threads, no sockets)."""
+# A slave hears every character on the bus at its own line settings, starts a new frame after
+# t3.5 of silence, and answers requests for its unit `delay_ms` after their last character.
+# Faults: "silent" (no answer), "crc" (CRC broken), "exception" (`exception_code`), "late"
+# (after `late_ms`), "stray" (noise bytes just before the frame), "address" (the answer carries
+# the next unit's address).  Datastores are filled from profile files, which are data: no
+# firmware code is imported.
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -249,3 +246,4 @@ def fields_by_key(doc):
         g.setdefault("fc", doc.get("fc", 3))
         out[f["key"]] = g
     return out
+

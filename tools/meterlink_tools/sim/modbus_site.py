@@ -1,10 +1,8 @@
-"""Puts Modbus devices on a site's RS-485 bus and into the terminal's configuration.
-
-site S ("small"): a Klemsan RAPIDUS compensation relay (unit 1, 9600 8N1) and a Janitza UMG 96RM
-analyser (unit 2, 9600 8E1: the master switches line settings between them).  site L
-("large"): 64 devices, units 1-64 at 9600 8N1, the shipped profiles in turn.  Meters on the same
-bus are another populator's.
-"""
+"""Puts Modbus devices on a site's RS-485 bus and into the terminal's configuration."""
+# site S ("small"): a Klemsan RAPIDUS compensation relay (unit 1, 9600 8N1) and a Janitza UMG
+# 96RM analyser (unit 2, 9600 8E1: the master switches line settings between them).  site L
+# ("large"): 64 devices, units 1-64 at 9600 8N1, the shipped profiles in turn.  Meters on the
+# same bus are another populator's.
 from .modbus import slave_for_profile
 
 SMALL = (
@@ -53,3 +51,4 @@ async def populate(site, args):
                            "answers": sum(x["answers"] for x in st),
                            "unanswered_devices": [s.name for s in slaves if not s.stats["answers"]]}}
     site.summaries.append(summary)
+

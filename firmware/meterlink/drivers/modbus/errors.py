@@ -1,10 +1,8 @@
-"""What can go wrong in a Modbus transaction.  One class with a `kind` (the per-device error
-counter it goes to) keeps the heap small; refusals by the device have their own class.
-
-kind: "timeout" (no answer), "crc" (an answer from the right device with a bad CRC),
-"address" (a sound frame from another unit), "frame" (bytes that are no answer: noise, a
-collision, wrong line settings), "exception" (ExceptionResponse), "error" (anything else).
-"""
+"""What can go wrong in a Modbus transaction: one class with a `kind`, and the device's refusals."""
+# kind names the per-device counter: "timeout" (no answer), "crc" (an answer from the right
+# device with a bad CRC), "address" (a sound frame from another unit), "frame" (bytes that are
+# no answer: noise, a collision, wrong line settings), "exception" (ExceptionResponse), "error".
+# One class rather than one per kind: each class costs heap on the device.
 
 
 class ModbusError(Exception):
@@ -37,3 +35,4 @@ class ExceptionResponse(ModbusError):
         self.name = EXCEPTION_NAMES.get(code, "unknown exception")
         super().__init__("exception", "unit %d: function %d refused: exception %d (%s)"
                          % (unit, fc, code, self.name))
+

@@ -1,11 +1,8 @@
-"""The Modbus RTU master on a UartPort: one transaction at a time, each under the port's lock
-with its own line settings, t3.5 of silence before every request, DE driven by the port, the
-answer ended by its expected length (a gap only ends a broken one), timeout and retries.
-
-umodbus' own serial master is not used (docs/modbus.md): it blocks the CPU for the whole
-transaction, its response timeout is a fixed loop (~0.48 s at 9600 Bd), it has no retries,
-holds DE for an extra character after the last stop bit, and pulls in ~35 KB of modules.
-"""
+"""The Modbus RTU master on a UartPort: one transaction at a time under the port's lock, with
+its line settings, t3.5 of silence, the answer ended by its expected length, timeout, retries."""
+# umodbus' own serial master is not used (docs/modbus.md): it blocks the CPU for the whole
+# transaction, its response timeout is a fixed loop (~0.48 s at 9600 Bd), it has no retries,
+# holds DE for an extra character after the last stop bit, and pulls in ~35 KB of modules.
 import asyncio
 import time
 
@@ -122,3 +119,4 @@ class RtuMaster:
         if buf[start + 1] & 0x80:
             raise ExceptionResponse(unit, fc, buf[start + 2])
         return buf[start + (3 if fc < 5 else 2):end - 2]
+
