@@ -46,6 +46,11 @@ if conf.get("sys_path") is not None:
 
 # files the launcher provisions (config.json, secrets.json...), written as a deploy would
 for _name, _text in (conf.get("files") or {}).items():
+    if "/" in _name:        # e.g. profiles/x.json: make its folder first
+        try:
+            os.mkdir(_name.rsplit("/", 1)[0])
+        except OSError:
+            pass
     with open(_name + ".tmp", "w") as _f:
         _f.write(_text)
     os.rename(_name + ".tmp", _name)

@@ -25,6 +25,7 @@ RESTART_DELAYS_MS = (1000, 5000, 30000, 120000)
 CAPABILITIES = (
     "meterlink.services.meters",
     "meterlink.services.modem",
+    "meterlink.services.modbus",
     "meterlink.services.uplink",
 )
 

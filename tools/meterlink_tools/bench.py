@@ -18,6 +18,8 @@ FIGURES = [
     ("uplink_mb_month_site_s_sim800", "bench_uplink:mb_month_sim800"),
     ("uplink_mb_month_naive_json", "bench_uplink:mb_month_naive_json"),
     ("boot_to_first_upload_s", "bench_uplink:boot_to_first_upload"),
+    ("modbus_cycle_ratio", "bench_modbus:cycle_ratio"),
+    ("heap_peak_kb_modbus_247", "bench_modbus:heap_peak"),
 ]
 
 

@@ -95,9 +95,10 @@ async def run_site(args, master, rundir, on_site=None):
     console = Console(loop, quiet=args.json)
     files = {"config.json": json.dumps(site.config)}
     files.update(site.files)
+    heapsize = args.heapsize or site.heapsize
     hb = HostBoard(rundir, clock=master, uarts=site.uarts(), modem_model=args.modem,
                    files=files, heap_probe=True, on_line=console,
-                   **({"heapsize": args.heapsize} if args.heapsize else {}))
+                   **({"heapsize": heapsize} if heapsize else {}))
     _schedule_outages(site, loop, [parse_window(w) for w in args.outage])
     wall0 = time.monotonic()
     runner = asyncio.create_task(hb.run())

@@ -11,7 +11,7 @@ import time
 PARITY_NAMES = {None: "N", 0: "E", 1: "O"}
 
 _locks = {}     # uart id -> asyncio.Lock
-_lines = {}     # uart id -> its line settings: shared by every UartPort on that UART
+_lines = {}     # uart id -> the line settings that UART has now (several ports may share it)
 
 
 class PortTimeout(Exception):
@@ -44,7 +44,8 @@ class UartPort:
         if uart is not self.uart:
             self.uart = uart
             self._sr = asyncio.StreamReader(uart)
-            _lines.pop(self._uid, None)
+            self._line = None
+            _lines.pop(self._uid, None)     # settings unknown: the next configure() sets them
         return self
 
     async def __aexit__(self, *exc):
@@ -53,11 +54,13 @@ class UartPort:
     # -- line settings --
 
     def configure(self, baudrate, bits=8, parity=None, stop=1):
-        """Set the line; a no-op when it is already so.  Call with the transmitter idle."""
+        """Set the line; a no-op when it is already so.  Call with the transmitter idle.
+
+        The UART's current settings are kept per UART, not per port object: another port (or
+        another UartPort on the same port) may have changed them since this one last did.
+        """
         line = (baudrate, bits, parity, stop)
-        # another port object on this UART (a Modbus master between two meters) may have
-        # changed the line since this one set it
-        if line != _lines.get(self._uid):
+        if _lines.get(self._uid) != line:
             self.uart.init(baudrate=baudrate, bits=bits, parity=parity, stop=stop)
             _lines[self._uid] = line
         if line != self._line:

@@ -2,8 +2,8 @@
 
 A reading set is one device's values at one moment:
     (source, t, clock_ok, values)
-- source: "meter:<address or port>" for IEC 62056-21 meters, "mb:<port>:<unit id>" for
-  Modbus devices;
+- source: "meter:<address or port>" for IEC 62056-21 meters, "mb:<id>" for Modbus devices
+  (the id of their modbus[] entry);
 - t: Unix seconds (UTC) from the terminal's clock; clock_ok is False when the RTC had never
   been set (the time is then uptime-based and the collector must not trust it);
 - values: {key: (value, unit)}: key is an OBIS code ("1.8.0") or a Modbus profile's semantic

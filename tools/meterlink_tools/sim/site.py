@@ -22,6 +22,7 @@ POPULATORS = [
     "collector_site",       # first: the others may use site.collector_url
     "modem_site",
     "meter_site",
+    "modbus_site",
 ]
 
 
@@ -43,6 +44,7 @@ class Site:
         self.ports = {}      # port name -> RFC2217Port
         self.config = {}     # the firmware's config.json
         self.summaries = []  # callables -> dict, merged into the run's summary
+        self.heapsize = None  # a populator may ask for more than the host board's default heap
         self.uart_ids = {"modem": 1, "rs485": 2, "optical": 3, "rs232": 4}
 
     async def add_port(self, name, bus=False, echo=False):
