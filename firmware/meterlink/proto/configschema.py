@@ -189,26 +189,28 @@ def validate(doc, profiles=None, shape=None):
 
 
 def profile_names(directory=None):
-    """Names of the Modbus profiles (files in meterlink/profiles), or None if it cannot be read.
+    """Names of the Modbus profiles, or None if no profile folder can be read.
 
-    By default the folder next to this module, else /lib/meterlink/profiles (where a firmware
-    with meterlink frozen in keeps them: frozen modules have no folder of their own).
+    By default the user's own profiles (`profiles/` on the terminal's flash) and the shipped
+    ones: the folder next to this module, else /lib/meterlink/profiles (where a firmware with
+    meterlink frozen in keeps them: frozen modules have no folder of their own).
     """
     import os
-    dirs = (directory,) if directory else (__file__.rsplit("/", 2)[0] + "/profiles",
-                                           "/lib/meterlink/profiles")
-    files = None
-    for d in dirs:
-        try:
-            files = os.listdir(d)
+    if directory:
+        groups = ((directory,),)
+    else:
+        groups = (("profiles",), (__file__.rsplit("/", 2)[0] + "/profiles", "/lib/meterlink/profiles"))
+    names = None
+    for dirs in groups:
+        for d in dirs:
+            try:
+                files = os.listdir(d)
+            except OSError:
+                continue
+            names = names or []
+            for f in files:
+                stem = f.split(".", 1)[0]
+                if stem and stem[0] not in "_." and stem not in names:
+                    names.append(stem)
             break
-        except OSError:
-            pass
-    if files is None:
-        return None
-    names = []
-    for f in files:
-        stem = f.split(".", 1)[0]
-        if stem and stem[0] not in "_." and stem not in names:
-            names.append(stem)
     return names
