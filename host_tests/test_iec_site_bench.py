@@ -21,6 +21,12 @@ def test_site_large_reads_32_meters(capsys):
     m = summary["meters"]
     assert (m["configured"], m["failed_sessions"], m["never_read"]) == (32, 0, 0)
     assert m["readouts"] >= 32
+    # the same line carries 64 Modbus devices (8N1/8E1 between the meters' 7E1): all answer
+    mb = summary["modbus"]
+    assert mb["devices"] == 64 and mb["unanswered_devices"] == []
+    assert mb["answers"] >= 64
+    assert summary["lines"]["rs485"]["collisions"] == 0
+    assert summary["stored"] == summary["taken"] and summary["lost"] == 0
 
 
 def test_meter_figures_respect_the_protocol_pauses():

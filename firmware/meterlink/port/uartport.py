@@ -12,6 +12,12 @@ PARITY_NAMES = {None: "N", 0: "E", 1: "O"}
 
 _locks = {}     # uart id -> asyncio.Lock
 _lines = {}     # uart id -> the line settings that UART has now (several ports may share it)
+_last = {}      # uart id -> [the UartPort that used it last, ticks_ms when it let go]
+
+# When one protocol hands the line to another (a Modbus master after a meter, or the other way
+# round) the line stays quiet this long first: a slave's driver may still be releasing the bus,
+# and a Modbus device needs t3.5 (4 ms at 9600 Bd) to see the end of a frame.
+HANDOVER_MS = 4
 
 
 class PortTimeout(Exception):
@@ -40,6 +46,11 @@ class UartPort:
 
     async def __aenter__(self):
         await self.lock.acquire()
+        last = _last.get(self._uid)
+        if last is not None and last[0] is not self:
+            wait = HANDOVER_MS - time.ticks_diff(time.ticks_ms(), last[1])
+            if wait > 0:
+                await asyncio.sleep_ms(wait)
         uart = self._hwp.attach()
         if uart is not self.uart:
             self.uart = uart
@@ -49,6 +60,7 @@ class UartPort:
         return self
 
     async def __aexit__(self, *exc):
+        _last[self._uid] = [self, time.ticks_ms()]
         self.lock.release()
 
     # -- line settings --

@@ -5,12 +5,13 @@ from .meter import IecMeter
 LARGE_BRANDS = ("makel", "luna", "kohler", "viko", "tedas2023")
 
 
-def _summary(meters):
+def _summary(meters, cut_short):
     def summary():
         sessions = sum(m.stats["requests"] for m in meters)
         read = sum(m.stats["readouts"] for m in meters)
         return {"meters": {"configured": len(meters), "readouts": read,
-                           "failed_sessions": sessions - read,
+                           "failed_sessions": sessions - read - len(cut_short),
+                           "cut_short_at_end": len(cut_short),
                            "never_read": sum(1 for m in meters if not m.stats["readouts"])}}
     return summary
 
@@ -31,4 +32,8 @@ async def populate(site, args):
             entries.append({"id": "M%02d" % (i + 1), "port": "rs485", "address": m.address,
                             "readout": "short"})
     if meters:
-        site.summaries.append(_summary(meters))
+        # sessions still open when the run takes the meters off the line are not failures
+        cut_short = []
+        site.on_quiesce.append(
+            lambda: cut_short.extend(m for m in meters if m.stats["requests"] > m.stats["readouts"]))
+        site.summaries.append(_summary(meters, cut_short))

@@ -44,6 +44,7 @@ class Site:
         self.ports = {}      # port name -> RFC2217Port
         self.config = {}     # the firmware's config.json
         self.summaries = []  # callables -> dict, merged into the run's summary
+        self.on_quiesce = []  # callables run just before the devices are taken off
         self.heapsize = None  # a populator may ask for more than the host board's default heap
         self.uart_ids = {"modem": 1, "rs485": 2, "optical": 3, "rs232": 4}
 
@@ -68,6 +69,8 @@ class Site:
 
     def quiesce(self):
         """Take every device off the meter and Modbus ports: nothing new is read after this."""
+        for fn in self.on_quiesce:
+            fn()
         for name, medium in self.media.items():
             if name != "modem":
                 for d in list(medium.devices):
@@ -77,7 +80,8 @@ class Site:
         return {self.uart_ids[n]: p.url for n, p in self.ports.items()}
 
     def summary(self):
-        out = {"site": self.name}
+        out = {"site": self.name,
+               "lines": {n: dict(m.stats) for n, m in self.media.items() if n != "modem"}}
         for fn in self.summaries:
             out.update(fn())
         return out

@@ -23,6 +23,7 @@ import random
 from serial import rfc2217
 
 CHUNK = 120
+EPS_US = 0.001
 PARITY_BITS = {"N": 0, "E": 1, "O": 1}
 
 
@@ -281,7 +282,9 @@ class Medium:
                 s.garbled = True
                 self.stats["collisions"] += 1
         for src, a, b in self._bursts:
-            if src is not s.src and a < s.end and b > s.start:
+            # (a talker that starts the very microsecond another stops does not collide; the
+            # margin absorbs float rounding of character times)
+            if src is not s.src and a < s.end - EPS_US and b > s.start + EPS_US:
                 # the other talker may have had its driver off (a master with DE low)
                 if src is self.master and not self._de_range(max(a, s.start), min(b, s.end))[0]:
                     continue
