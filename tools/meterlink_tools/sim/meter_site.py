@@ -35,5 +35,5 @@ async def populate(site, args):
         # sessions still open when the run takes the meters off the line are not failures
         cut_short = []
         site.on_quiesce.append(
-            lambda: cut_short.extend(m for m in meters if m.stats["requests"] > m.stats["readouts"]))
+            lambda: cut_short.extend(m for m in meters if m.state != "idle"))
         site.summaries.append(_summary(meters, cut_short))
