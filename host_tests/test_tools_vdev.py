@@ -193,8 +193,8 @@ def test_deploy_copies_compiled_firmware_and_then_only_what_changed(dev, tmp_pat
     assert rc == 0, out + err
     assert "0 files written" in out and "%d up to date" % n in out and "1 removed" in out
     assert "remove /lib/meterlink/old.mpy" in out
+    dev.wait_console(BOOT_LINE, mark)      # before mpremote's own Ctrl-C stops the app again
     assert "old.mpy" not in mpremote(dev.port, "ls", ":lib/meterlink")[1]
-    dev.wait_console(BOOT_LINE, mark)
 
 
 def test_deploy_rewrites_only_a_changed_file_and_esp32_bytecode_runs_on_the_host(dev):
@@ -224,8 +224,9 @@ def test_config_push_over_usb_validates_writes_atomically_and_restarts(dev, tmp_
                              str(good))
     assert rc == 0, out + err
     assert "version 7, 2 meters" in out
-    assert mpremote(dev.port, "cat", ":config.json")[1] == good.read_text()
+    # (see the app report its version before mpremote's own Ctrl-C stops it again)
     dev.wait_console("config version 7", mark)
+    assert mpremote(dev.port, "cat", ":config.json")[1] == good.read_text()
     # written under a temporary name and renamed over config.json
     wire = spy_tx(spy).decode(errors="replace").replace(" ", "")
     assert "open('/config.json.tmp','wb')" in wire
@@ -272,11 +273,11 @@ def test_provision_sets_identity_and_uplink_settings(dev, tmp_path):
                              "--apn", "m2m.example", "--server", "http://10.1.2.3:8080/ingest")
     assert rc == 0, out + err
     assert hashlib.sha256(bytes.fromhex(key)).hexdigest()[:8] in out and key not in out
+    dev.wait_console(BOOT_LINE, mark)      # before mpremote's own Ctrl-C stops the app again
     assert json.loads(mpremote(dev.port, "cat", ":secrets.json")[1]) == {"device_id": "T-0042", "key": key}
     cfg = json.loads(mpremote(dev.port, "cat", ":config.json")[1])
     assert cfg["apn"]["name"] == "m2m.example" and cfg["server"]["url"] == "http://10.1.2.3:8080/ingest"
     assert cfg["meters"] == json.loads(json.dumps(CONFIG["meters"]))   # the rest is kept
-    dev.wait_console(BOOT_LINE, mark)
     # a refused setting writes nothing
     rc, out, err = meterlink("provision", "--port", dev.port, "--server", "ftp://10.1.2.3/")
     assert rc == 1 and "server.url" in err

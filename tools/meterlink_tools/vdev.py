@@ -91,6 +91,8 @@ class VirtualDevice:
 
     def _spawn(self, cause, raw, why="", skip_main=False):
         self.boots += 1
+        # a Ctrl-C held for the previous start-up was meant for that run, not for this one
+        self._interrupt = False
         (self.rundir / "state.log").write_text("")     # read by _child_exited; one boot's worth
         argv, env = self.board.write_conf(self.boots, cause, repl=True, raw_repl=raw,
                                           state_file=str(self.rundir / "state.log"),
