@@ -163,6 +163,7 @@ class Modem(Supervisor):
 def setup(app):
     m = Modem(app)
     app.modem = m
+    app.on_reconfigure(("apn", "network", "modem"), m.reconfigure)
     if m.at is None:
         return       # no modem UART on this board: status() says so, requests fail clearly
     app.add_task(TAG, m.run, m.MAX_SILENCE_S)
