@@ -57,6 +57,7 @@ def _lazy(module, fn):
 # Modules that add commands with @command (imported when the parser is built).
 COMMAND_MODULES = [
     "collector.cli",
+    "collector.manage_cli",
     "meters_cli",
     "configcmd",
     "deploy",
@@ -66,9 +67,7 @@ COMMAND_MODULES = [
     "vdevcmd",
 ]
 
-PENDING = [
-    ("device", "register devices at the collector", "issue 6: config push and tools"),
-]
+PENDING = []
 
 
 def build_parser():

@@ -13,7 +13,7 @@ class Refused(ValueError):
     the version the document claims (0 if it cannot be read), for the report."""
 
     def __init__(self, field, message, version=0):
-        ValueError.__init__(self, "%s: %s" % (field, message))
+        super().__init__("%s: %s" % (field, message))
         self.field = field
         self.version = version
 

@@ -30,6 +30,7 @@ class Uploader:
         self.on_config = on_config
         self.on_result = None       # fn(ok): a request reached the collector (True) or failed
         self.reconfigured = False   # a pushed configuration was applied during this cycle
+        self._report = False
         self.status = StatusReport(spool, clock, cfg.get("version", 0), self.heartbeat_ms, extra_status)
         self.alive = lambda: None
         self.req = 0                # request number within this boot
@@ -53,6 +54,7 @@ class Uploader:
         st.cfg_version = cfg.get("version", 0)
         st.heartbeat_ms = self.heartbeat_ms
         self.reconfigured = True
+        self._report = True         # the next cycle sends its status even with nothing pending
 
     def _build(self):
         """Fill self.buf with one request: ([local seqs], length)."""
@@ -132,7 +134,7 @@ class Uploader:
         return True
 
     def _status_due(self):
-        if self.clock is not None and not self.clock.valid():
+        if self._report or (self.clock is not None and not self.clock.valid()):
             return True
         return self.last_ok_ms is None or time.ticks_diff(time.ticks_ms(), self.last_ok_ms) >= self.heartbeat_ms
 
@@ -183,6 +185,8 @@ class Uploader:
         if not self.sent_once:
             log.info("uplink", "first upload acknowledged")
         self.status.acked()
+        if not self.reconfigured:
+            self._report = False
         self.sent_once = True
         self.last_ok_ms = time.ticks_ms()
         self.last_error = None

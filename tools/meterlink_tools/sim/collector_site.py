@@ -29,6 +29,7 @@ async def populate(site, args):
     site.device_id = DEVICE_ID
     path = urlsplit(site.collector_url).path
     site.config.setdefault("server", {})["url"] = "http://%s%s" % (PUBLIC_HOST, path)
+    site.server_names = {PUBLIC_HOST}
     site.files["secrets.json"] = json.dumps({"device_id": DEVICE_ID, "key": key.hex()})
     site.summaries.append(lambda: _summary(site))
     site.closers.append(_close(site))
