@@ -154,3 +154,16 @@ def test_configs_that_break_the_uplink_are_rolled_back_and_reported(tmp_path):
         assert run.c.configs.next_version(DEVICE_ID) == 5
 
     run_scenario(tmp_path, scenario)
+
+
+def test_sim_pushes_a_configuration_at_a_time(tmp_path):
+    from meterlink_tools.simrun import run_site
+    (tmp_path / "period.json").write_text(json.dumps({"send_period_min": 2}))
+    (tmp_path / "bad.json").write_text(json.dumps({"send_period_min": 0}))
+    args = argparse.Namespace(site="small", modem="sim7600", duration="6m", period=1, speed="max",
+                              outage=[], forever=False, json=True, rundir=None, heapsize=None,
+                              push=["2m:%s" % (tmp_path / "period.json"), "3m:%s" % (tmp_path / "bad.json")])
+    summary = run_virtual(lambda m: run_site(args, m, tmp_path / "run"))
+    # the bad one never left the collector: its own check refused it
+    assert summary["configs"] == [{"version": 1, "state": "running", "reason": None}]
+    assert summary["lost"] == 0 and [b["ended"] for b in summary["boots"]] == ["exit"]

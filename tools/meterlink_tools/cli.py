@@ -35,6 +35,9 @@ def _add_sim(sub):
                    help="time acceleration: N times real time, or max (as fast as it can)")
     p.add_argument("--outage", action="append", default=[], metavar="START+LENGTH",
                    help="the server is unreachable from START for LENGTH, e.g. 2h+6h")
+    p.add_argument("--push", action="append", default=[], metavar="TIME:FILE",
+                   help="queue a configuration at the collector at TIME, e.g. 5m:site.json (the "
+                        "site's configuration with FILE merged over it, the next version)")
     p.add_argument("--forever", action="store_true", help="keep running until Ctrl-C")
     p.add_argument("--json", action="store_true", help="end with one JSON summary line")
     p.add_argument("--rundir", default=None, help="where the run's files go (default: a temp dir)")

@@ -7,7 +7,6 @@ import time
 
 from meterlink.proto import config as configmod
 from meterlink.proto import envelope as ev
-from meterlink.proto.configpush import Refused, check_version, open_signed
 from meterlink.services import log
 
 STATE_FILE = "config.state.json"
@@ -56,6 +55,8 @@ class ConfigPush:
 
     def on_push(self, data):
         """A document from the collector's answer: refused (reported), or running."""
+        # imported here: the document check costs heap only once a document has come
+        from meterlink.proto.configpush import Refused, check_version, open_signed
         up = self.app.uplink
         running = self.app.cfg["version"]
         try:

@@ -92,6 +92,9 @@ SHOW = (
 )
 
 
+RESET_CAUSES = {1: "power-on", 2: "hard reset", 3: "watchdog", 4: "deep sleep", 5: "soft reset"}
+
+
 def _show(args, b):
     d = b.device(args.device_id)
     if args.json:
@@ -101,13 +104,15 @@ def _show(args, b):
                              "  owner %s" % d["owner"] if d["owner"] else ""))
     print("  %-18s %s" % ("registered", d["added"]))
     print("  %-18s %s" % ("last seen", d["last_seen"] or "never"))
-    st = d["status"]
+    st = dict(d["status"])
+    if "reset_cause" in st:
+        st["reset_cause"] = RESET_CAUSES.get(st["reset_cause"], st["reset_cause"])
     for label, key in SHOW:
         if st.get(key) not in (None, ""):
             print("  %-18s %s" % (label, st[key]))
     up, rs = d["uploads"], d["readings"]
-    print("  %-18s %d (%d B of bodies), last %s" % ("uploads", up["count"], up["body_bytes"], up["last"]))
-    print("  %-18s %d, %s to %s" % ("reading sets", rs["sets"], rs["first"], rs["last"]))
+    print("  %-18s %d (%d B of bodies), last %s" % ("uploads", up["count"], up["body_bytes"], up["last"] or "-"))
+    print("  %-18s %d, %s to %s" % ("reading sets", rs["sets"], rs["first"] or "-", rs["last"] or "-"))
     if d["configs"]:
         print("configurations:")
         print("  %7s  %-11s %-20s %-20s %s" % ("VERSION", "STATE", "QUEUED", "CHANGED", "REASON"))
