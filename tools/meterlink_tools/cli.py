@@ -105,6 +105,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("meterlink: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`meterlink readings ... | head`): no traceback at exit either
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -117,8 +117,8 @@ def _show(args, b):
         print("configurations:")
         print("  %7s  %-11s %-20s %-20s %s" % ("VERSION", "STATE", "QUEUED", "CHANGED", "REASON"))
         for c in d["configs"]:
-            print("  %7d  %-11s %-20s %-20s %s" % (c["version"], c["state"], c["queued"], c["changed"],
-                                                 c["reason"] or ""))
+            print(("  %7d  %-11s %-20s %-20s %s" % (c["version"], c["state"], c["queued"], c["changed"],
+                                                  c["reason"] or "")).rstrip())
     return 0
 
 
