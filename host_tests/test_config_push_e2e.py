@@ -53,12 +53,13 @@ class Run:
         return [(t, v) for s, t, _, _, v in self.c.reading_sets(DEVICE_ID) if s == source]
 
 
-def run_scenario(tmp_path, scenario):
+def run_scenario(tmp_path, scenario, **config):
     async def go(master):
         loop = asyncio.get_running_loop()
         args = argparse.Namespace(period=1, modem="sim7600")
         site = await sitemod.build("small", loop, master, args, rundir=tmp_path)
         site.config["version"] = 1
+        site.config.update(config)
         console = Console(loop, quiet=True)
         files = {"config.json": json.dumps(site.config)}
         files.update(site.files)
@@ -154,6 +155,24 @@ def test_configs_that_break_the_uplink_are_rolled_back_and_reported(tmp_path):
         assert run.c.configs.next_version(DEVICE_ID) == 5
 
     run_scenario(tmp_path, scenario)
+
+
+def test_a_site_sized_document_is_delivered_and_taken_within_the_heap(tmp_path):
+    async def scenario(run, base):
+        doc = copy.deepcopy(base)
+        doc["version"] = 2
+        doc["meters"] += [{"id": "M%02d" % i, "port": "rs485", "address": "MSY%09d" % (240000100 + i),
+                           "readout": "short"} for i in range(32)]
+        doc["modbus"] = [{"id": "R%02d" % i, "port": "rs485", "address": i + 1, "profile": "klemsan_rapidus",
+                          "line": "9600 8N1", "period_s": 60} for i in range(64)]
+        out = run.c.configs.queue(DEVICE_ID, json.dumps(doc))
+        assert out["bytes"] > 8000
+        row = await run.state(2, "running", 600)
+        assert row["deliveries"] == 1
+
+    # the answer is read into the request buffer: a board that takes 12 kB requests (PSRAM, or
+    # the firmware frozen in) takes a 9 kB document without a second block of that size
+    run_scenario(tmp_path, scenario, uplink={"max_body": 12288})
 
 
 def test_sim_pushes_a_configuration_at_a_time(tmp_path):

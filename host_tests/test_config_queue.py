@@ -48,7 +48,8 @@ def test_the_signed_document_is_the_documented_format(env):
     assert signed[:-16] == head
     assert signed[-16:] == hmac.new(KEY, head, hashlib.sha256).digest()[:16]
     # and the firmware's own check (pure, here under CPython) opens it
-    assert open_signed(signed, KEY, "dev-1") == (2, text.decode())
+    version, body = open_signed(signed, KEY, "dev-1")
+    assert (version, bytes(body)) == (2, text)
 
 
 def test_forged_changed_and_misaddressed_documents_fail_the_firmware_check(env):
@@ -161,7 +162,7 @@ def test_an_unchecked_document_still_obeys_signature_and_version(env):
     c, client, dev = env
     c.configs.queue("dev-1", json.dumps(dict(DOC, send_period_min=500)), check=False)
     version, text = open_signed(upload(client, dev), KEY, "dev-1")
-    assert version == 2 and json.loads(text)["send_period_min"] == 500
+    assert version == 2 and json.loads(bytes(text))["send_period_min"] == 500
 
 
 def test_answers_without_a_document_stay_small(env):
@@ -175,3 +176,23 @@ def test_answers_without_a_document_stay_small(env):
     signed = bytes(c.db.execute("SELECT signed FROM configs").fetchone()[0])
     prefix = 1 if len(signed) < 128 else 2            # its length as a uvarint
     assert len(r.data) == 3 + 1 + 5 + prefix + len(signed) + 16
+
+
+def test_a_document_larger_than_the_terminals_request_buffer_is_queued_with_a_warning(env):
+    c, client, dev = env
+    meters = [{"id": "M%02d" % i, "port": "rs485", "address": "MSY%09d" % (240000100 + i),
+               "readout": "short"} for i in range(32)]
+    modbus = [{"id": "R%02d" % i, "port": "rs485", "address": i + 1, "profile": "klemsan_rapidus",
+               "line": "9600 8N1", "period_s": 60} for i in range(64)]
+    big = dict(DOC, meters=meters, modbus=modbus)
+    out = c.configs.queue("dev-1", json.dumps(big))
+    assert out["bytes"] > 8192 - 32
+    assert [w for w in out["warnings"] if "larger than the terminal's uplink.max_body (8192 B)" in w]
+    # once the terminal runs a document with a larger buffer, the same size is no concern
+    upload(client, dev)
+    upload(client, dev, [(ev.ST_CFG_VERSION, 2)])
+    c.configs.queue("dev-1", json.dumps(dict(big, version=3, uplink={"max_body": 16384})))
+    upload(client, dev)
+    upload(client, dev, [(ev.ST_CFG_VERSION, 3)])
+    out = c.configs.queue("dev-1", json.dumps(dict(big, version=4, uplink={"max_body": 16384})))
+    assert not [w for w in out["warnings"] if "max_body" in w]

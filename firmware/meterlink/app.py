@@ -22,10 +22,13 @@ RESTART_DELAYS_MS = (1000, 5000, 30000, 120000)
 
 # The capabilities: each module has setup(app), which registers its tasks.  Listed in the
 # order they start.  A module missing from this build (an older deploy) is skipped with a log.
+# The uplink comes first: its request buffer (which also takes the answers, pushed
+# configurations included) is the largest block the app keeps, and it is only there for sure
+# before the other capabilities' imports have cut the heap into pieces.
 CAPABILITIES = (
+    "meterlink.services.uplink",
     "meterlink.services.meters",
     "meterlink.services.modem",
-    "meterlink.services.uplink",
     "meterlink.services.configpush",
 )
 

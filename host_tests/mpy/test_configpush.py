@@ -40,7 +40,10 @@ def refused(fn, *args):
 
 
 def test_a_document_signed_by_cpython_opens():
-    assert open_signed(VECTOR, KEY, "dev-1") == (5, '{"version":5,"send_period_min":5}')
+    version, body = open_signed(VECTOR, KEY, "dev-1")
+    assert version == 5 and bytes(body) == b'{"version":5,"send_period_min":5}'
+    # a view into the answer, not a copy
+    assert type(body) is memoryview
 
 
 def test_forged_tampered_and_misaddressed_documents_are_refused():

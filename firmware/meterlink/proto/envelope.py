@@ -77,5 +77,5 @@ def parse_answer(data, key, req_tag):
         n, pos = get_uvarint(data, pos)
         if pos + n > len(body):
             raise PayloadError("config runs past the answer")
-        out["config"] = bytes(body[pos:pos + n])
+        out["config"] = body[pos:pos + n]     # a view: a site's document is several kB
     return out

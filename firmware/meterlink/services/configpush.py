@@ -2,6 +2,7 @@
 the capabilities can, confirmed by a successful upload, rolled back when it breaks the uplink.
 The outcome goes to the collector in the status of the next uploads (docs/config-push.md)."""
 import asyncio
+import gc
 import json
 import time
 
@@ -63,19 +64,27 @@ class ConfigPush:
             version, text = open_signed(data, up.key, up.device_id)
             try:
                 doc = json.loads(text)
-            except ValueError as e:
+            except (ValueError, UnicodeError) as e:
                 raise Refused("config", "not valid JSON (%s)" % e, version)
+            except MemoryError:
+                raise Refused("config", "%d B: too large for this terminal's memory" % len(text), version)
             if not check_version(version, doc, running, self.st["high"]):
                 log.info("config", "version %d pushed again; it runs already" % version)
                 return
         except Refused as e:
             return self._refuse(e.version, str(e))
         self.st["high"] = version      # signed and newer: it is never taken a second time
+        gc.collect()                   # a site's document can be several kB, parsed into dicts
         try:
+            cfg = configmod.check(doc)
+            doc = None
             self._keep_confirmed()     # what runs now has just reached the collector
-            cfg = configmod.install(text, self.config_file)
+            configmod.write_atomic(self.config_file, text)
         except configmod.ConfigError as e:
             return self._refuse(version, "; ".join(e.errors))
+        except MemoryError:
+            doc = None
+            return self._refuse(version, "config: %d B: too large for this terminal's memory" % len(text))
         except OSError as e:
             return self._refuse(version, "flash: cannot write the configuration (%r)" % e)
         self.st["trial"] = version

@@ -153,8 +153,10 @@ class Uploader:
         self.req += 1
         sp.in_flight = (seqs[0], seqs[-1]) if seqs else None
         try:
+            # the answer is read into the request buffer (the request has left by then): a
+            # pushed configuration of several kB needs no second block of that size
             status, body = await self.transport.http_post(
-                self.url, memoryview(self.buf)[:length], content_type=self.content_type)
+                self.url, memoryview(self.buf)[:length], content_type=self.content_type, into=self.buf)
         except Exception as e:   # noqa: BLE001  the transport's errors (ModemError) end here
             self.last_error = getattr(e, "reason", None) or repr(e)
             self._result(False)
@@ -167,7 +169,7 @@ class Uploader:
             return self._refused_answer(seqs, status)
         try:
             ans = ev.parse_answer(body, self.key, req_tag)
-        except (PayloadError, TypeError) as e:
+        except (PayloadError, TypeError, MemoryError) as e:
             self.last_error = "bad answer"
             self._result(False)
             log.error("uplink", "collector answer rejected (%s): nothing acknowledged" % e)

@@ -17,6 +17,7 @@ WAITING = ("queued", "delivered")
 STATES = WAITING + ("running", "replaced", "refused", "rolled_back", "superseded", "abandoned",
                     "cancelled")
 MAX_DELIVERIES = 5      # a device that never reports on a document stops getting it (air time)
+ANSWER_OVERHEAD = 32    # the answer around a document: head, ack, time, length, tag
 FIELDS = ("version", "state", "reason", "queued_at", "delivered_at", "deliveries", "state_at")
 
 
@@ -60,6 +61,15 @@ class ConfigQueue:
             "SELECT version, state, reason, queued_at, delivered_at, deliveries, state_at FROM configs"
             " WHERE device_id = ? %s ORDER BY version" % where, (device_id,) + tuple(args)).fetchall()
 
+    def _answer_room(self, device_id):
+        """The terminal's request buffer, which takes the answer: uplink.max_body of the document
+        it runs as far as the collector knows it, else the default."""
+        from ..schema import fwconfig
+        row = self.c.db.execute("SELECT document FROM configs WHERE device_id = ? AND state = 'running' "
+                                "ORDER BY version DESC LIMIT 1", (device_id,)).fetchone()
+        doc = json.loads(row[0]) if row else {}
+        return int(fwconfig.merge(fwconfig.DEFAULTS, doc)["uplink"]["max_body"])
+
     def next_version(self, device_id):
         """The lowest version a new document may have: above all queued and the one running."""
         top = self.c.db.execute("SELECT MAX(version) FROM configs WHERE device_id = ?",
@@ -92,6 +102,11 @@ class ConfigQueue:
                                  warnings, status=409)
             body = json.dumps(doc, separators=(",", ":"))
             signed = wire.config_document(key, device_id, version, body)
+            room = self._answer_room(device_id)
+            if len(signed) + ANSWER_OVERHEAD > room:
+                warnings.append("config: the answer carrying it (%d B) is larger than the terminal's "
+                                "uplink.max_body (%d B): it takes it only if its heap has another free "
+                                "block of that size" % (len(signed) + ANSWER_OVERHEAD, room))
             now = self.c.clock()
             db = self.c.db
             db.execute("BEGIN")
