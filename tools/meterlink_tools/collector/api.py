@@ -125,10 +125,10 @@ def cancel_config(device_id, version):
 
 
 def reading_query(args, device=None):
-    """The readings query from request arguments (also used by the CLI's remote backend)."""
+    """The readings query from the request's arguments (ValueError: a 400 naming the problem)."""
     limit = args.get("limit")
     return {"device": device or args.get("device") or None, "source": args.get("source") or None,
-            "keys": [k for k in args.getlist("key") if k] if hasattr(args, "getlist") else args.get("keys", ()),
+            "keys": [k for k in args.getlist("key") if k],
             "since": parse_time(args.get("from")), "until": parse_time(args.get("to")),
             "limit": int(limit) if limit else None}
 
