@@ -132,3 +132,42 @@ def test_site_populator_attaches_the_modem_and_outages_flip_its_switch():
     assert site.collector_url.startswith(modem.server_url + "/")
     assert seen == [False, True, False]
     assert summary["bytes_on_air"] == 0 and summary["modem"]["model"] == "sim800"
+
+
+def test_the_operator_opens_a_session_only_on_its_apn():
+    async def script(loop, sim, host):
+        press(sim, loop, 1200)
+        await asyncio.sleep(sim.boot_s + 10)
+        out = {}
+        if sim.model == "sim800":
+            await send(loop, sim, host, 'AT+SAPBR=3,1,"APN","wrong.apn"')
+            out["wrong"] = await send(loop, sim, host, "AT+SAPBR=1,1", 5)
+            await send(loop, sim, host, 'AT+SAPBR=3,1,"APN","m2m.test"')
+            out["right"] = await send(loop, sim, host, "AT+SAPBR=1,1", 5)
+        else:
+            await send(loop, sim, host, 'AT+CGDCONT=1,"IP","wrong.apn"')
+            out["wrong"] = await send(loop, sim, host, "AT+NETOPEN", 5)
+            await send(loop, sim, host, 'AT+CGDCONT=1,"IP","m2m.test"')
+            out["right"] = await send(loop, sim, host, "AT+NETOPEN", 5)
+        return out, sim.pdp
+    out, pdp = with_modem("sim800", script, apn="m2m.test")
+    assert out["wrong"].endswith(b"ERROR\r\n") and out["right"].endswith(b"OK\r\n") and pdp
+    out, pdp = with_modem("sim7600", script, apn="m2m.test")
+    assert b"+NETOPEN: 1" in out["wrong"] and b"+NETOPEN: 0" in out["right"] and pdp
+
+
+def test_the_network_resolves_only_the_names_it_knows():
+    async def script(loop, sim, host):
+        press(sim, loop, 500)
+        await asyncio.sleep(sim.boot_s + 10)
+        await send(loop, sim, host, "AT+NETOPEN", 3)
+        heard = []
+        for url in ("http://elsewhere.test/i", "http://10.1.2.3/i"):
+            for c in ("AT+HTTPINIT", 'AT+HTTPPARA="URL","%s"' % url):
+                await send(loop, sim, host, c)
+            heard.append(await send(loop, sim, host, "AT+HTTPACTION=0", 10))
+            await send(loop, sim, host, "AT+HTTPTERM")
+        return heard
+    unknown, ip = with_modem("sim7600", script, dns_names={"collector.test"})
+    assert b"+HTTPACTION: 0,713,0" in unknown            # DNS lookup failed
+    assert b"+HTTPACTION: 0,714,0" in ip                 # an address needs no DNS: no server there

@@ -22,11 +22,15 @@ RESTART_DELAYS_MS = (1000, 5000, 30000, 120000)
 
 # The capabilities: each module has setup(app), which registers its tasks.  Listed in the
 # order they start.  A module missing from this build (an older deploy) is skipped with a log.
+# The uplink comes first: its request buffer (which also takes the answers, pushed
+# configurations included) is the largest block the app keeps, and it is only there for sure
+# before the other capabilities' imports have cut the heap into pieces.
 CAPABILITIES = (
+    "meterlink.services.uplink",
     "meterlink.services.meters",
     "meterlink.services.modem",
     "meterlink.services.modbus",
-    "meterlink.services.uplink",
+    "meterlink.services.configpush",
 )
 
 
@@ -41,11 +45,60 @@ class App:
         self.readings = ReadingSink()
         self.tasks = []          # (name, coroutine function, max silence in s)
         self.failures = {}       # task name -> failures so far
+        self.reconfigurers = []  # ((top-level sections), fn(cfg) -> False if it needs a restart)
+        self.status_sources = [] # fn() -> [(status item id, value)] for the next upload
+        self.running = False
         self.stopping = False
 
     def add_task(self, name, fn, max_silence_s):
-        """Run `fn()` as a task; it must call `app.alive(name)` at least every max_silence_s."""
+        """Run `fn()` as a task; it must call `app.alive(name)` at least every max_silence_s.
+        A task added while the app runs (a new configuration needs it) starts at once."""
         self.tasks.append((name, fn, max_silence_s))
+        if self.running:
+            self._start(name, fn, max_silence_s)
+
+    def _start(self, name, fn, silence):
+        self.watchdog.watch(name, silence)
+        asyncio.create_task(self._supervise(name, fn))
+
+    def on_reconfigure(self, sections, fn):
+        """`fn(cfg)` applies a new configuration's `sections` (top-level names) live; it returns
+        False when it cannot, and the app restarts to apply it."""
+        self.reconfigurers.append((sections, fn))
+
+    def apply_config(self, cfg):
+        """Run a new, checked configuration that is already on flash: live where every changed
+        section has a capability that applies it, else a soft restart.  True if it was live."""
+        old = self.cfg
+        changed = [k for k in cfg if cfg[k] != old.get(k)] + [k for k in old if k not in cfg]
+        claimed = []
+        for sections, _ in self.reconfigurers:
+            claimed += sections
+        fixed = [k for k in changed if k not in claimed]
+        if fixed:
+            self.restart("the configuration changed %s" % ", ".join(sorted(fixed)))
+            return False
+        self.cfg = cfg
+        for sections, fn in self.reconfigurers:
+            for k in sections:
+                if k in changed:
+                    if fn(cfg) is False:
+                        self.restart("the configuration changed %s" % ", ".join(sections))
+                        return False
+                    break
+        log.info("config", "version %s runs (%s changed, applied live)"
+                 % (cfg["version"], ", ".join(sorted(changed)) or "nothing"), flash=True)
+        return True
+
+    def restart(self, why):
+        """A clean soft restart: what the spool holds in RAM goes to flash first."""
+        log.warn("app", "restarting: %s" % why)
+        spool = getattr(self, "spool", None)
+        if spool is not None and spool.enc.nsets:
+            spool.seal()
+        bootguard.confirm()        # a deliberate restart is no crash
+        self.watchdog.park()
+        self.hw.soft_reset()
 
     def alive(self, name):
         self.watchdog.alive(name)
@@ -82,9 +135,9 @@ class App:
         log.info("app", "meterlink %s on board %s, reset cause: %s, device %s, config version %s"
                  % (VERSION, self.hw.name, self.hw.reset_cause_name(), self.hw.unique_id(),
                     self.cfg["version"]), flash=True)
+        self.running = True
         for name, fn, silence in self.tasks:
-            self.watchdog.watch(name, silence)
-            asyncio.create_task(self._supervise(name, fn))
+            self._start(name, fn, silence)
         gc.collect()
         await self.watchdog.run()
 

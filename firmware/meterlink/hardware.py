@@ -213,3 +213,7 @@ class Hardware:
 
     def reset(self):
         machine.reset()
+
+    def soft_reset(self):
+        """Restart the interpreter: boot.py and main.py run again (a new configuration)."""
+        machine.soft_reset()

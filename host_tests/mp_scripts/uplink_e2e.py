@@ -30,7 +30,7 @@ class HttpStandIn:
     def _elapsed_s(self):
         return time.ticks_diff(time.ticks_ms(), T0) // 1000
 
-    async def http_post(self, url, body, content_type="application/octet-stream"):
+    async def http_post(self, url, body, content_type="application/octet-stream", into=None):
         await asyncio.sleep_ms(800)                   # the modem's own time for a POST
         if app.spool.boot == 1 and OUT_FROM <= self._elapsed_s() < OUT_TO:
             raise Down("http_timeout")

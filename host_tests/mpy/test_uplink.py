@@ -103,7 +103,7 @@ class StandIn:
         h.update(body)
         return body + h.digest()[:TAG_LEN]
 
-    async def http_post(self, url, body, content_type=None):
+    async def http_post(self, url, body, content_type=None, into=None):
         body = bytes(body)
         assert content_type == "application/octet-stream"
         if self.fail:

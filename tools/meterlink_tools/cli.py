@@ -35,6 +35,9 @@ def _add_sim(sub):
                    help="time acceleration: N times real time, or max (as fast as it can)")
     p.add_argument("--outage", action="append", default=[], metavar="START+LENGTH",
                    help="the server is unreachable from START for LENGTH, e.g. 2h+6h")
+    p.add_argument("--push", action="append", default=[], metavar="TIME:FILE",
+                   help="queue a configuration at the collector at TIME, e.g. 5m:site.json (the "
+                        "site's configuration with FILE merged over it, the next version)")
     p.add_argument("--forever", action="store_true", help="keep running until Ctrl-C")
     p.add_argument("--json", action="store_true", help="end with one JSON summary line")
     p.add_argument("--rundir", default=None, help="where the run's files go (default: a temp dir)")
@@ -57,6 +60,7 @@ def _lazy(module, fn):
 # Modules that add commands with @command (imported when the parser is built).
 COMMAND_MODULES = [
     "collector.cli",
+    "collector.manage_cli",
     "meters_cli",
     "configcmd",
     "deploy",
@@ -66,9 +70,7 @@ COMMAND_MODULES = [
     "vdevcmd",
 ]
 
-PENDING = [
-    ("device", "register devices at the collector", "issue 6: config push and tools"),
-]
+PENDING = []
 
 
 def build_parser():
@@ -103,6 +105,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("meterlink: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`meterlink readings ... | head`): no traceback at exit either
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

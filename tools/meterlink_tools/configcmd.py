@@ -3,20 +3,8 @@ one on a device, and push one over USB (`--port`) or, through the collector, to 
 import sys
 
 from .cli import command
-from .hostboard import FIRMWARE
-
-if str(FIRMWARE) not in sys.path:
-    sys.path.append(str(FIRMWARE))
-
-from meterlink.proto import config as fwconfig  # noqa: E402  (the firmware's module, shared)
-from meterlink.proto import configschema  # noqa: E402
-
-PROFILES_DIR = FIRMWARE / "meterlink" / "profiles"
-
-
-def tree_profiles():
-    """The Modbus profiles of this working tree (None when it has no profiles folder)."""
-    return configschema.profile_names(str(PROFILES_DIR))
+from .collector.client import add_options
+from .schema import PROFILES_DIR, configschema, fwconfig, tree_profiles  # noqa: F401  (shared)
 
 
 def check_file(path, profiles, out=sys.stdout):
@@ -92,10 +80,46 @@ def push_local(args, path):
 
 
 def push_remote(args, device, path):
-    """Queue the configuration at the collector for DEVICE (the answer to its next upload)."""
-    print("meterlink config push DEVICE FILE: pushing through the collector is not built yet;"
-          " use --port PORT for a device on USB", file=sys.stderr)
-    return 2
+    """Validate, then queue the configuration at the collector for DEVICE: signed with its key,
+    it rides on the answer to the device's next upload."""
+    from .collector.client import BackendError, connect
+    from .collector.manage_cli import report
+    checked = check_file(path, _profiles_arg(args), out=sys.stderr)
+    if checked is None:
+        return 1
+    try:
+        backend = connect(args)
+    except BackendError as e:
+        print("meterlink config push: %s" % e, file=sys.stderr)
+        return 1
+    try:
+        out = backend.push(device, checked[0], bump=args.bump)
+    except BackendError as e:
+        report("config push", e)
+        return 1
+    finally:
+        backend.close()
+    for msg in out["warnings"]:
+        print("%s: warning: %s" % (path, msg), file=sys.stderr)
+    print("%s -> %s at %s: version %d queued (%d B signed); it goes out in the answer to the "
+          "device's next upload" % (path, device, backend.where, out["version"], out["bytes"]))
+    print("follow it with: meterlink device show %s" % device)
+    return 0
+
+
+def cancel(args):
+    from .collector.client import BackendError, connect
+    try:
+        backend = connect(args)
+        try:
+            backend.cancel(args.device, args.version)
+        finally:
+            backend.close()
+    except BackendError as e:
+        print("meterlink config cancel: %s" % e, file=sys.stderr)
+        return 1
+    print("configuration %d for %s cancelled" % (args.version, args.device))
+    return 0
 
 
 def push(args):
@@ -149,9 +173,18 @@ def _configure(p):
     u.add_argument("target", nargs="+", metavar="[DEVICE] FILE")
     u.add_argument("--port", help="push over this serial port, pty or pyserial URL")
     u.add_argument("--profiles", metavar="DIR",
-                   help="Modbus profiles to accept (default: those installed on the device)")
+                   help="Modbus profiles to accept (default: those installed on the device; "
+                        "through the collector: the tree's)")
     u.add_argument("--no-restart", action="store_true", help="write it but leave the app stopped")
+    u.add_argument("--bump", action="store_true",
+                   help="through the collector: give the document the next free version")
+    add_options(u)
     u.set_defaults(config_func=push)
+    c = sub.add_parser("cancel", help="withdraw a queued configuration the device has not taken yet")
+    c.add_argument("device", metavar="DEVICE")
+    c.add_argument("version", metavar="VERSION", type=int)
+    add_options(c)
+    c.set_defaults(config_func=cancel)
 
 
 main.configure = _configure

@@ -26,10 +26,29 @@ def _speed(text):
     return v
 
 
+def _pushes(args):
+    """[(seconds, document)] from --push TIME:FILE."""
+    out = []
+    for item in getattr(args, "push", None) or ():
+        when, sep, path = item.partition(":")
+        if not sep or not path:
+            raise ValueError("--push TIME:FILE, e.g. 5m:site.json (got %r)" % item)
+        try:
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ValueError("--push %s: %s" % (path, e)) from None
+        if not isinstance(doc, dict):
+            raise ValueError("--push %s: not a JSON object" % path)
+        out.append((parse_duration(when), doc))
+    return out
+
+
 def _check_args(args):
     parse_duration(args.duration)
     for w in args.outage:
         parse_window(w)
+    _pushes(args)
     if args.period is not None and not (1 <= args.period <= 240):
         raise ValueError("--period is the send period in minutes: 1 to 240")
     _speed(args.speed)
@@ -100,6 +119,11 @@ async def run_site(args, master, rundir, on_site=None):
                    files=files, heap_probe=True, on_line=console,
                    **({"heapsize": heapsize} if heapsize else {}))
     _schedule_outages(site, loop, [parse_window(w) for w in args.outage])
+    if site.collector is not None:
+        from .sim.collector_site import push
+        say = (lambda text: None) if args.json else (lambda text: print("[%9.1fs] sim: %s" % (loop.time(), text)))
+        for t, doc in _pushes(args):
+            loop.call_at(t, push, site, doc, say)
     wall0 = time.monotonic()
     runner = asyncio.create_task(hb.run())
     try:

@@ -22,7 +22,7 @@ DEFAULTS = {
               "ntp_server": "pool.ntp.org", "dns_cache_s": 3600},
     "send_period_min": 15,              # 1..240
     "uplink": {"max_body": 8192, "content_type": "application/octet-stream", "retry_s": 60,
-               "heartbeat_min": 60, "clock_tolerance_s": 5},
+               "heartbeat_min": 60, "clock_tolerance_s": 5, "rollback_after": 3},
     "spool": {"share": 0.5, "batch_bytes": 3072, "seal_max_s": 900},
     "poll_period_s": 60,
     "ports": {

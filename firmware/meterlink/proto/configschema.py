@@ -57,6 +57,7 @@ TOP = {
     "apn": ("obj", {"name": ("apn",), "user": ("str", 64), "password": ("str", 64)}),
     "network": ("obj", {"prefer": ("choice", ("auto", "4g", "2g"))}),
     "send_period_min": ("num", 1, 240),
+    "uplink": ("obj", {"rollback_after": ("int", 1, 10)}),
     "poll_period_s": ("int", 1, 86400),
     "watchdog": ("obj", {"timeout_ms": ("int", 1000, 3600000), "start_delay_s": ("int", 0, 3600),
                          "confirm_after_s": ("int", 0, 86400)}),

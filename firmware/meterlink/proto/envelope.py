@@ -14,6 +14,8 @@ ST_LOST_BATCHES, ST_LOST_SETS, ST_PENDING = 11, 12, 13
 ST_UPLOAD_FAILS, ST_LOG_ERRORS, ST_LOG_WARNS, ST_TASK_FAILS = 14, 15, 16, 17
 ST_FW, ST_MODEM_STATE, ST_MODEM_ERROR, ST_RESET_CAUSE, ST_UPTIME = 18, 19, 20, 21, 22
 ST_SIM = 23
+# a pushed configuration the device refused, or took and then rolled back: version and reason
+ST_CFG_REFUSED_VERSION, ST_CFG_REFUSED, ST_CFG_ROLLED_BACK_VERSION, ST_CFG_ROLLED_BACK = 24, 25, 26, 27
 
 
 def status_bytes(items):
@@ -75,5 +77,5 @@ def parse_answer(data, key, req_tag):
         n, pos = get_uvarint(data, pos)
         if pos + n > len(body):
             raise PayloadError("config runs past the answer")
-        out["config"] = bytes(body[pos:pos + n])
+        out["config"] = body[pos:pos + n]     # a view: a site's document is several kB
     return out

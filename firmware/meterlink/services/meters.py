@@ -45,21 +45,45 @@ class PortPoller:
         self.app = app
         self.name = port_name
         self.task = "meters:" + port_name
-        self.line = line = app.cfg.get("ports", {}).get(port_name, {})
-        default_period = app.cfg.get("poll_period_s", 60)
-        selectors = {}      # meters with the same selection share one (32 copies cost heap)
+        self.port = UartPort(app.hw.port(port_name), app.leds)
+        self.session = None
         self.meters = []
+        self.cycles = 0
+        self.update(app.cfg, meters)
+
+    def update(self, cfg, meters):
+        """Take the meters and line settings of a configuration (at start, or a new one live):
+        a meter that stays keeps its counters and next due time."""
+        line = cfg.get("ports", {}).get(self.name, {})
+        if self.session is None or line != self.line:
+            self.line = line
+            self.session = MeterSession(self.port, line, self.app.leds)
+        default_period = cfg.get("poll_period_s", 60)
+        old = {}
+        for st in self.meters:
+            old[st.id] = st
+        selectors = {}      # meters with the same selection share one (32 copies cost heap)
+        states = []
         for m in meters:
             key = tuple(m["obis"]) if m.get("obis") is not None else None
             if key not in selectors:
                 selectors[key] = iecdata.Selector(m.get("obis"))
-            self.meters.append(MeterState(m, selectors[key], default_period))
-        port = UartPort(app.hw.port(port_name), app.leds)
-        self.session = MeterSession(port, line, app.leds)
-        self.cycles = 0
+            st = MeterState(m, selectors[key], default_period)
+            was = old.get(st.id)
+            if was is not None:
+                st.reads, st.errors, st.consecutive = was.reads, was.errors, was.consecutive
+                st.error_kinds, st.last_error, st.last_read, st.ident = \
+                    was.error_kinds, was.last_error, was.last_read, was.ident
+                st.due = time.ticks_add(was.due, st.period_ms - was.period_ms)
+            states.append(st)
+        self.meters = states
 
     async def run(self):
         while True:
+            if not self.meters:      # none on this port under the current configuration
+                self.app.alive(self.task)
+                await asyncio.sleep_ms(MAX_SILENCE_S * 500)
+                continue
             read = failed = 0
             for st in self.meters:
                 if time.ticks_diff(time.ticks_ms(), st.due) >= 0:
@@ -118,18 +142,30 @@ class MeterPoller:
     """All ports' pollers; `app.meters.status()` shows every meter's counters."""
 
     def __init__(self, app):
-        meters, errors = meterconf.check(app.cfg.get("meters"))
+        self.app = app
+        self.ports = {}
+        self.reconfigure(app.cfg)
+
+    def reconfigure(self, cfg):
+        """The meters of a configuration, at start or live: pollers of ports that keep meters
+        take the new list, a port that gets its first meters gets its task."""
+        meters, errors = meterconf.check(cfg.get("meters"))
         for e in errors:
             log.error("config", e)
         self.config_errors = errors
-        self.ports = {}
         for name in meterconf.PORTS:
             mine = [m for m in meters if m.get("port", "rs485") == name]
-            if mine:
+            p = self.ports.get(name)
+            if p is not None:
+                p.update(cfg, mine)
+            elif mine:
                 try:
-                    self.ports[name] = PortPoller(app, name, mine)
+                    p = self.ports[name] = PortPoller(self.app, name, mine)
                 except ValueError as e:      # the board has no such port
                     log.error("meters", str(e))
+                    continue
+                self.app.add_task(p.task, p.run, MAX_SILENCE_S)
+        return True
 
     def status(self):
         out = {}
@@ -139,7 +175,5 @@ class MeterPoller:
 
 
 def setup(app):
-    poller = MeterPoller(app)
-    app.meters = poller
-    for p in poller.ports.values():
-        app.add_task(p.task, p.run, MAX_SILENCE_S)
+    app.meters = MeterPoller(app)
+    app.on_reconfigure(("meters", "ports", "poll_period_s"), app.meters.reconfigure)

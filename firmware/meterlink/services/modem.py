@@ -29,8 +29,9 @@ class Modem(Supervisor):
         """The largest request body http_post takes."""
         return self.adapter.MAX_BODY if self.adapter else 0
 
-    async def http_post(self, url, body, content_type="application/octet-stream"):
-        """POST `body` to `url`; (HTTP status, response body).
+    async def http_post(self, url, body, content_type="application/octet-stream", into=None):
+        """POST `body` to `url`; (HTTP status, response body).  `into`: a buffer the response
+        is read into when it fits (it may be the request's own: that has left by then).
 
         Waits (at most modem.session_wait_s) for a data session.  Raises a ModemError
         subclass (`.reason`: no_sim, sim_pin, no_network, pdp, dns, connect, http_timeout,
@@ -42,19 +43,20 @@ class Modem(Supervisor):
             raise ValueError("body of %d bytes: the modem takes at most %d" % (len(body), self.max_body))
         await self._session()
         try:
-            return await self._post(url, body, content_type)
+            return await self._post(url, body, content_type, into)
         finally:
             self._busy.release()
             gc.collect()
 
-    async def _post(self, url, body, content_type):
+    async def _post(self, url, body, content_type, into):
         outcome = "sent"
         resp = b""
+        size = len(body)        # `into` may be the body's buffer: the answer overwrites it
         try:
             await self._refresh()
             url = await self._resolved(url)
             status, resp = await self.adapter.http_post(url, body, content_type,
-                                                        self.opt("http_timeout_s") * 1000)
+                                                        self.opt("http_timeout_s") * 1000, into)
             outcome = "ok"
             self.http_failures = 0
             self.requests += 1
@@ -71,7 +73,7 @@ class Modem(Supervisor):
             raise
         finally:
             if self.adapter.on_air:
-                self._count(url, len(body), content_type, len(resp), outcome)
+                self._count(url, size, content_type, len(resp), outcome)
 
     async def _resolved(self, url):
         """`url` with its host name replaced by an address asked once per modem.dns_cache_s.
@@ -188,6 +190,7 @@ class Modem(Supervisor):
 def setup(app):
     m = Modem(app)
     app.modem = m
+    app.on_reconfigure(("apn", "network", "modem"), m.reconfigure)
     if m.at is None:
         return       # no modem UART on this board: status() says so, requests fail clearly
     app.add_task(TAG, m.run, m.MAX_SILENCE_S)

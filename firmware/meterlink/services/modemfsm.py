@@ -53,6 +53,7 @@ class Supervisor(States):
         self.forced_2g_ms = None       # when 4G was given up for 2G
         self._ntp_ms = None            # when NTP was last tried
         self._pdp_lost = self._reg_check = self._suspect = self._off = self._hung = False
+        self._renew = False            # new APN or network settings: open the session anew
         self._led = None
         self._kick = asyncio.Event()
         self._online = asyncio.Event()
@@ -87,6 +88,27 @@ class Supervisor(States):
 
     def opt(self, name):
         return self.settings[name]
+
+    def reconfigure(self, cfg):
+        """New modem, APN or network settings, live: a changed APN or network preference closes
+        the data session and opens it anew (requests wait for it meanwhile)."""
+        settings = dict(DEFAULTS)
+        settings.update(cfg.get("modem") or {})
+        apn = cfg.get("apn") or {}
+        prefer = (cfg.get("network") or {}).get("prefer", "auto")
+        renew = apn != self.apn or prefer != self.prefer
+        self.settings, self.apn = settings, apn
+        if prefer != self.prefer:
+            self.prefer = prefer
+            self.forced_2g_ms = None
+        if renew and self.at is not None:
+            log.info(TAG, "new APN or network settings: the data session opens anew")
+            self._renew = True
+            self.failures = self.cycle = 0      # a fresh ladder for the new settings
+            if self.state == "online":
+                self._online.clear()
+            self._kick.set()
+        return True
 
     def _count_ntp(self):
         q, a = datausage.dns_bytes(self.opt("ntp_server"))
@@ -228,7 +250,7 @@ class Supervisor(States):
     def _events(self, net):
         if self._suspect or self._off or self._hung:
             return True
-        return net and (self._pdp_lost or self._reg_check)
+        return net and (self._pdp_lost or self._reg_check or (self._renew and self.state == "online"))
 
     async def _pause(self, ms, wake=False, net=False):
         """Wait up to ms, reporting alive.  wake: return True early when the modem rebooted,

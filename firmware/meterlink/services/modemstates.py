@@ -86,6 +86,7 @@ class States:
         return "power_cycle"      # a SIM7600 only sees a SIM that was there at power-on
 
     async def _s_mode(self):
+        self._renew = False        # the settings as they are now go to the modem here
         mode = self._mode()
         if self.adapter.HAS_4G:
             await self.adapter.set_mode(mode)
@@ -139,6 +140,9 @@ class States:
         return "online"
 
     async def _s_online(self):
+        if self._renew:
+            await self.adapter.close_data()
+            return "mode"
         self._online.set()
         health_ms = self.opt("health_s") * 1000
         next_health = time.ticks_add(_ms(), health_ms)
@@ -149,6 +153,10 @@ class States:
             async with self._busy:           # not in the middle of somebody's request
                 if self._suspect or self._off or self._hung:
                     return "online"
+                if self._renew:
+                    self._online.clear()
+                    await self.adapter.close_data()
+                    return "mode"
                 if self._pdp_lost:
                     self._pdp_lost = False
                     self._online.clear()

@@ -16,6 +16,7 @@ SECRETS_FILE = "secrets.json"
 TICK_MS = 10000           # the task wakes at least this often (watchdog, sealing by age)
 NOT_READY_POLL_MS = 2000  # while a due upload waits for the modem to register
 MAX_SILENCE_S = 600       # longer than one HTTP exchange through the modem, with its recovery
+SOON_MS = 2000            # after a pushed configuration: the next cycle reports it and tries it
 ENVELOPE_ROOM = 512       # device id, counters, status and tag around the batches
 
 
@@ -30,9 +31,23 @@ class Uplink(Uploader):
         Uploader.__init__(self, spool, cfg, device_id, key, buf, transport, clock, leds,
                           on_config, extra_status)
         self.find_transport = find_transport
-        self.period_ms = int(float(cfg.get("send_period_min", 15)) * 60000)
-        self.retry_ms = int(up.get("retry_s", 60) * 1000)
+        self.max_body_cfg = int(up.get("max_body", 8192))
+        self._periods(cfg)
         self.not_ready_poll_ms = NOT_READY_POLL_MS
+        self._soon = False
+
+    def _periods(self, cfg):
+        self.period_ms = int(float(cfg.get("send_period_min", 15)) * 60000)
+        self.retry_ms = int(cfg.get("uplink", {}).get("retry_s", 60) * 1000)
+
+    def reconfigure(self, cfg):
+        """A new configuration, live; False when it needs a restart (another request buffer)."""
+        if int(cfg.get("uplink", {}).get("max_body", 8192)) != self.max_body_cfg:
+            return False
+        Uploader.reconfigure(self, cfg)
+        self._periods(cfg)
+        self._soon = True       # the next cycle reports the new version and tries the settings
+        return True
 
     async def _network_time(self):
         c = self.clock
@@ -64,6 +79,11 @@ class Uplink(Uploader):
         backoff = self.retry_ms
         while True:
             self.alive()
+            if self._soon:
+                self._soon = False
+                backoff = self.retry_ms
+                if time.ticks_diff(next_ms, time.ticks_ms()) > SOON_MS:
+                    next_ms = time.ticks_add(time.ticks_ms(), SOON_MS)
             if self.spool.age_ms() >= self.spool.seal_max_ms:
                 self.spool.seal()
             if self.transport is None and self.find_transport is not None:
@@ -73,6 +93,7 @@ class Uplink(Uploader):
                 if self.transport is not None and self.key:
                     await self._network_time()
                     ok = await self.send_all()
+                self.reconfigured = False
                 if ok:
                     backoff = self.retry_ms
                     next_ms = time.ticks_add(time.ticks_ms(), self.period_ms)
@@ -121,10 +142,13 @@ def setup(app):
     device_id, key = load_secrets()
 
     def extra():
-        return [(ev.ST_LOG_ERRORS, log.counts["error"]), (ev.ST_LOG_WARNS, log.counts["warn"]),
-                (ev.ST_TASK_FAILS, sum(app.failures.values())),
-                (ev.ST_RESET_CAUSE, app.hw.reset_cause()),
-                (ev.ST_UPTIME, time.ticks_diff(time.ticks_ms(), STARTED_MS) // 1000)]
+        items = [(ev.ST_LOG_ERRORS, log.counts["error"]), (ev.ST_LOG_WARNS, log.counts["warn"]),
+                 (ev.ST_TASK_FAILS, sum(app.failures.values())),
+                 (ev.ST_RESET_CAUSE, app.hw.reset_cause()),
+                 (ev.ST_UPTIME, time.ticks_diff(time.ticks_ms(), STARTED_MS) // 1000)]
+        for fn in app.status_sources:
+            items += fn()
+        return items
 
     def on_config(doc):
         fn = getattr(app, "on_config_push", None)
@@ -137,6 +161,7 @@ def setup(app):
     up = Uplink(spool, cfg, device_id or "", key, find_transport=lambda: getattr(app, "modem", None),
                 clock=app.clock, leds=app.leds, on_config=on_config, extra_status=extra, buf=buf)
     app.uplink = up
+    app.on_reconfigure(("version", "server", "send_period_min", "uplink"), up.reconfigure)
     app.add_task("uplink", lambda: up.run(lambda: app.alive("uplink")), MAX_SILENCE_S)
 
 

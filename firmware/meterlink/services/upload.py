@@ -28,6 +28,9 @@ class Uploader:
         self.clock = clock
         self.leds = leds
         self.on_config = on_config
+        self.on_result = None       # fn(ok): a request reached the collector (True) or failed
+        self.reconfigured = False   # a pushed configuration was applied during this cycle
+        self._report = False
         self.status = StatusReport(spool, clock, cfg.get("version", 0), self.heartbeat_ms, extra_status)
         self.alive = lambda: None
         self.req = 0                # request number within this boot
@@ -39,6 +42,19 @@ class Uploader:
         self._single = False        # next request carries one batch (isolating a refused one)
         self._refused = (0, 0)      # (local seq, times) refused
         self.streak = 0             # failed cycles in a row
+
+    def reconfigure(self, cfg):
+        """Take the settings of a new configuration for the next request."""
+        up = cfg.get("uplink", {})
+        self.url = cfg.get("server", {}).get("url")
+        self.content_type = up.get("content_type", "application/octet-stream")
+        self.heartbeat_ms = int(up.get("heartbeat_min", 60) * 60000)
+        self.clock_tolerance_s = up.get("clock_tolerance_s", 5)
+        st = self.status
+        st.cfg_version = cfg.get("version", 0)
+        st.heartbeat_ms = self.heartbeat_ms
+        self.reconfigured = True
+        self._report = True         # the next cycle sends its status even with nothing pending
 
     def _build(self):
         """Fill self.buf with one request: ([local seqs], length)."""
@@ -86,6 +102,8 @@ class Uploader:
                 break
             ok, progress = await self._post(seqs, length)
             requests += 1
+            if ok is True and self.reconfigured:
+                break       # the rest goes in a new cycle, with the new settings
             if ok == "resync" and resyncs < 2:
                 resyncs += 1
                 continue
@@ -116,7 +134,7 @@ class Uploader:
         return True
 
     def _status_due(self):
-        if self.clock is not None and not self.clock.valid():
+        if self._report or (self.clock is not None and not self.clock.valid()):
             return True
         return self.last_ok_ms is None or time.ticks_diff(time.ticks_ms(), self.last_ok_ms) >= self.heartbeat_ms
 
@@ -135,10 +153,13 @@ class Uploader:
         self.req += 1
         sp.in_flight = (seqs[0], seqs[-1]) if seqs else None
         try:
+            # the answer is read into the request buffer (the request has left by then): a
+            # pushed configuration of several kB needs no second block of that size
             status, body = await self.transport.http_post(
-                self.url, memoryview(self.buf)[:length], content_type=self.content_type)
+                self.url, memoryview(self.buf)[:length], content_type=self.content_type, into=self.buf)
         except Exception as e:   # noqa: BLE001  the transport's errors (ModemError) end here
             self.last_error = getattr(e, "reason", None) or repr(e)
+            self._result(False)
             # the first failure of an outage is a warning (kept on flash), the rest are not
             log.log("warn" if not self.streak else "info", "uplink", "upload failed: %s" % self.last_error)
             return False, False
@@ -148,10 +169,12 @@ class Uploader:
             return self._refused_answer(seqs, status)
         try:
             ans = ev.parse_answer(body, self.key, req_tag)
-        except (PayloadError, TypeError) as e:
+        except (PayloadError, TypeError, MemoryError) as e:
             self.last_error = "bad answer"
+            self._result(False)
             log.error("uplink", "collector answer rejected (%s): nothing acknowledged" % e)
             return False, False
+        self._result(True)
         moved = self._apply_ack(seqs, ans["ack"])
         self._sync_clock(ans["time"], time.ticks_diff(time.ticks_ms(), t0) / 1000)
         if ans["resync"] is not None:
@@ -164,6 +187,8 @@ class Uploader:
         if not self.sent_once:
             log.info("uplink", "first upload acknowledged")
         self.status.acked()
+        if not self.reconfigured:
+            self._report = False
         self.sent_once = True
         self.last_ok_ms = time.ticks_ms()
         self.last_error = None
@@ -181,8 +206,14 @@ class Uploader:
         sp.ack(seqs[0], last)
         return sp.first != first_pending
 
+    def _result(self, ok):
+        if self.on_result is not None:
+            self.on_result(ok)
+
     def _refused_answer(self, seqs, status):
         self.last_error = "http %d" % status
+        if status not in (400, 413):
+            self._result(False)     # not our collector, or it is in trouble
         if status in (401, 403):
             log.error("uplink", "collector refused the device (%d): check device id and key" % status)
             return False, False

@@ -66,6 +66,10 @@ class StatusReport:
         self._sent = (sent, full)
         return ev.status_bytes(out)
 
+    def acked_value(self, sid):
+        """The value of item `sid` the collector last acknowledged (None if none)."""
+        return self._acked.get(sid)
+
     def acked(self):
         """The collector answered the request carrying the last encode()."""
         sent, full = self._sent

@@ -1,4 +1,6 @@
 """The reference collector: verifies and stores the terminals' signed uploads (docs/uplink.md)."""
+from .configs import QueueError
+from .registry import RegistryError
 from .store import Collector
 from .web import INGEST_PATH, ServerThread, create_app, serve_in_thread
 
@@ -12,4 +14,5 @@ def add_device(db_path, device_id, key=None, note=None):
         c.close()
 
 
-__all__ = ["Collector", "create_app", "serve_in_thread", "ServerThread", "INGEST_PATH", "add_device"]
+__all__ = ["Collector", "create_app", "serve_in_thread", "ServerThread", "INGEST_PATH", "add_device",
+           "QueueError", "RegistryError"]

@@ -1,4 +1,5 @@
-"""The collector's core: the device registry and the ingest of signed batches into SQLite.
+"""The collector's core: the ingest of signed batches into SQLite, with the device registry
+(registry.py) and the configuration queue (configs.py) beside it.
 
 `Collector.ingest(body)` handles one upload synchronously and returns (HTTP status, body,
 content type); the web layer only passes bytes through.  Time comes from an injectable clock,
@@ -6,12 +7,12 @@ so a simulation can run it on virtual time.
 """
 import hashlib
 import json
-import secrets
 import sqlite3
 import threading
 import time
 
-from . import wire
+from . import registry, wire
+from .configs import ConfigQueue
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS reading_sets (
     id INTEGER PRIMARY KEY, device_id TEXT, seq INTEGER, life INTEGER, epoch INTEGER,
     source TEXT, t_device INTEGER, clock_ok INTEGER, t INTEGER);
 CREATE INDEX IF NOT EXISTS reading_sets_by_device ON reading_sets (device_id, life, epoch);
+CREATE INDEX IF NOT EXISTS reading_sets_by_time ON reading_sets (device_id, t);
 CREATE TABLE IF NOT EXISTS readings (set_id INTEGER, key TEXT, unit TEXT, value TEXT);
 CREATE INDEX IF NOT EXISTS readings_by_set ON readings (set_id);
 CREATE TABLE IF NOT EXISTS uploads (
@@ -43,32 +45,21 @@ OCTETS = "application/octet-stream"
 TEXT = "text/plain"
 
 
-class Collector:
+class Collector(registry.Registry):
     def __init__(self, db_path, clock=time.time, max_body=65536, config_for=None):
         self.db_path = str(db_path)
         self.clock = clock
         self.max_body = max_body
-        # hook: config_for(device_id, status dict) -> signed config document bytes, or None
+        # hook: config_for(device_id, status dict) -> signed config document bytes, or None;
+        # without it the configuration queue answers
         self.config_for = config_for
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
+        registry.migrate(self.db)
+        self.configs = ConfigQueue(self)
         self.rejected = {}     # reason -> count
-
-    # -- registry --
-
-    def add_device(self, device_id, key=None, note=None):
-        """Register a device; returns its key (32 random bytes unless given)."""
-        key = key if key is not None else secrets.token_bytes(32)
-        with self._lock:
-            self.db.execute("INSERT INTO devices (device_id, key, added_at, note) VALUES (?, ?, ?, ?)",
-                            (device_id, bytes(key), self.clock(), note))
-        return bytes(key)
-
-    def device_key(self, device_id):
-        row = self.db.execute("SELECT key FROM devices WHERE device_id = ?", (device_id,)).fetchone()
-        return bytes(row[0]) if row else None
 
     # -- ingest --
 
@@ -134,12 +125,16 @@ class Collector:
                        " bytes, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (req.device_id, now, req.life, req.boot, req.req, len(req.batches), len(new), size,
                         json.dumps(req.status)))
+            self.configs.on_status(req.device_id, status)
+            if self.config_for is not None:
+                config = self.config_for(req.device_id, status)
+            else:
+                config = self.configs.for_answer(req.device_id, status)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         ack = req.batches[-1][0] if req.batches else 0
-        config = self.config_for(req.device_id, req.status) if self.config_for else None
         return 200, wire.answer(key, req.tag, ack, now, config=config), OCTETS
 
     def _decode(self, req, new):

@@ -9,21 +9,27 @@ import threading
 from flask import Flask, Response, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from .api import api
 from .store import Collector
 
 INGEST_PATH = "/i"
 
 
-def create_app(collector=None, db_path=None, **kw):
-    """The Flask app; pass a Collector, or db_path (and Collector's keyword arguments)."""
+def create_app(collector=None, db_path=None, token=None, **kw):
+    """The Flask app; pass a Collector, or db_path (and Collector's keyword arguments).
+    `token`: the bearer token the management API (/api) asks for."""
     if collector is None:
         collector = Collector(db_path, **kw)
     app = Flask("meterlink_collector")
-    app.config["MAX_CONTENT_LENGTH"] = collector.max_body
+    app.config["MAX_CONTENT_LENGTH"] = max(collector.max_body, 1 << 20)
+    app.config["METERLINK_TOKEN"] = token
     app.extensions["meterlink_collector"] = collector
+    app.register_blueprint(api)
 
     @app.post(INGEST_PATH)
     def ingest():
+        if (request.content_length or 0) > collector.max_body:
+            return too_large(None)
         status, body, ctype = collector.ingest(request.get_data(cache=False))
         r = Response(body, status=status, content_type=ctype)
         if status == 200:
@@ -82,6 +88,6 @@ class ServerThread:
         self.server.server_close()
 
 
-def serve_in_thread(collector, host="127.0.0.1", port=0):
+def serve_in_thread(collector, host="127.0.0.1", port=0, token=None):
     """Start the collector's HTTP server on a daemon thread; returns the ServerThread."""
-    return ServerThread(create_app(collector), host, port).start()
+    return ServerThread(create_app(collector, token=token), host, port).start()

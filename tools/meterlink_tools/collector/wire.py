@@ -16,7 +16,8 @@ STATUS_NAMES = {
     7: "operator", 8: "usage_month", 9: "usage_up", 10: "usage_down", 11: "lost_batches",
     12: "lost_sets", 13: "pending", 14: "upload_failures", 15: "log_errors", 16: "log_warnings",
     17: "task_failures", 18: "firmware", 19: "modem_state", 20: "modem_error", 21: "reset_cause",
-    22: "uptime_s", 23: "sim",
+    22: "uptime_s", 23: "sim", 24: "config_refused_version", 25: "config_refused",
+    26: "config_rolled_back_version", 27: "config_rolled_back",
 }
 CLOCK_SOURCES = {0: None, 1: "rtc", 2: "network", 3: "server"}
 
@@ -239,6 +240,21 @@ def _uv(v):
         else:
             out.append(b)
             return bytes(out)
+
+
+CONFIG_MAGIC, CONFIG_VERSION = 0x43, 1
+
+
+def _text(s):
+    b = s.encode("utf-8")
+    return _uv(len(b)) + b
+
+
+def config_document(key, device_id, version, text):
+    """A configuration document signed for one device (docs/protocol.md, "Configuration
+    document"): the device checks the tag before it reads the JSON `text`."""
+    body = bytes((CONFIG_MAGIC, CONFIG_VERSION)) + _text(device_id) + _uv(version) + _text(text)
+    return body + tag_of(key, body)
 
 
 def answer(key, req_tag, ack, server_time, config=None, resync=None):

@@ -8,7 +8,7 @@ import re
 from urllib.parse import urlsplit
 
 from .modem_models import DIALECTS
-from .modem_net import Billing, HttpBridge
+from .modem_net import Billing, HttpBridge, is_ip
 from .wire import Device, LineSettings
 
 SWITCHES = {
@@ -19,6 +19,8 @@ SWITCHES = {
     "reg_denied": False,          # refused everywhere: True, or "until_cfun" (a radio cycle cures it)
     "pdp_fail": False,            # the data session cannot be opened
     "dns_fail": False,
+    "apn": None,                  # the APN the operator accepts (None: any); others get no session
+    "dns_names": None,            # host names the network resolves (None: all); others fail DNS
     "server_unreachable": False,  # no TCP connection to the server (an outage)
     "http_timeout": False,        # the server accepts but never answers
     "force_status": 0,            # every request gets this HTTP status from a proxy (0: off)
@@ -103,6 +105,15 @@ class ModemSim(Device):
     def server_unreachable(self, on):
         self.set("server_unreachable", bool(on))
 
+    def apn_ok(self):
+        """Whether the operator gives a data session on the APN the firmware configured."""
+        want = self.sw["apn"]
+        return want is None or self.apn_set == want
+
+    def resolves(self, host):
+        names = self.sw["dns_names"]
+        return names is None or not host or is_ip(host) or host in names
+
     def bill_http(self, body_len, answer_len, tls=False):
         """What one POST of body_len bytes on a new connection would be billed (not recorded):
         this modem's request headers, a typical answer header, TCP/IP and TLS overhead."""
@@ -142,6 +153,7 @@ class ModemSim(Device):
         self.rtc_set = False
         self.boot_t = self.now() if self.medium else 0.0
         self.pdp = False
+        self.apn_set = ""                  # the APN the firmware configured (CGDCONT / SAPBR)
         self._inbuf = bytearray()
         self._download = None
         self.d.reset()

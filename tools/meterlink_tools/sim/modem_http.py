@@ -116,7 +116,7 @@ class HttpService:
             if trigger == "hang":
                 return m.later(t / 2, m.hang)
             return m.later(t / 2, self._drop, gen, method)
-        if m.sw["dns_fail"]:
+        if m.sw["dns_fail"] or not m.resolves(host):
             bill.add(now, "dns failed", *bill.dns(host, answered=False, tries=2))
             return m.later(DNS_FAIL_S, self._finish, gen, method, codes["dns"], b"")
         if https and codes.get("tls_unsupported"):

@@ -26,7 +26,7 @@ class Sim7600(Dialect):
         self.cnmp = 2                  # kept in the modem's NV memory across restarts
         self.cmds.update({
             "+CNMP": self.cmd_cnmp, "+CEREG": self.cmd_reg, "+CPSI": self.cmd_cpsi,
-            "+CGDCONT": self.ok, "+CGAUTH": self.ok, "+CTZU": self.cmd_ctzu, "+CTZR": self.ok,
+            "+CGDCONT": self.cmd_cgdcont, "+CGAUTH": self.ok, "+CTZU": self.cmd_ctzu, "+CTZR": self.ok,
             "+NETOPEN": self.cmd_netopen, "+NETCLOSE": self.cmd_netclose, "+IPADDR": self.cmd_ipaddr,
             "+CPOF": self.cmd_cpof, "+CRESET": self.cmd_creset, "+CSSLCFG": self.ok,
             "+CICCID": lambda op, a: self.m.reply(["+ICCID: 8949020000012345678"]),
@@ -87,6 +87,11 @@ class Sim7600(Dialect):
         self.ctzu = bool(args) and args[0] == "1"
         self.m.reply()
 
+    def cmd_cgdcont(self, op, args):
+        if op == "=" and len(args) >= 3:
+            self.m.apn_set = args[2]
+        self.m.reply()
+
     def cmd_netopen(self, op, args):
         m = self.m
         if op == "?":
@@ -94,7 +99,7 @@ class Sim7600(Dialect):
         if m.pdp:
             return m.reply(["+IP ERROR: Network is already opened"], "ERROR")
         m.reply()
-        ok = self.registered() and not m.sw["pdp_fail"]
+        ok = self.registered() and not m.sw["pdp_fail"] and m.apn_ok()
         m.later(0.8 if ok else 3.0, self._netopened, ok)
 
     def _netopened(self, ok):
@@ -131,7 +136,7 @@ class Sim7600(Dialect):
             return m.reply((), "ERROR")
         if not m.pdp:
             return m.reply(["+CDNSGIP: 0,8"], "ERROR")
-        if m.sw["dns_fail"]:
+        if m.sw["dns_fail"] or not m.resolves(host):
             m.billing.add(m.now(), "dns failed", *m.billing.dns(host, answered=False, tries=2))
             return m.reply(["+CDNSGIP: 0,10"], "ERROR", delay_s=DNS_FAIL_DELAY_S)
         m.billing.add(m.now(), "dns", *m.billing.dns(host))
@@ -217,13 +222,15 @@ class Sim800(Dialect):
             return m.reply((), "ERROR")
         cmd = args[0]
         if cmd == "3":
+            if len(args) >= 3 and args[1] == "1" and args[2].upper() == "APN":
+                m.apn_set = args[3] if len(args) > 3 else ""
             return m.reply()
         if cmd == "2":
             if m.pdp:
                 return m.reply(['+SAPBR: 1,1,"10.86.233.134"'])
             return m.reply(['+SAPBR: 1,3,"0.0.0.0"'])
         if cmd == "1":
-            if m.pdp or not self.registered() or m.sw["pdp_fail"]:
+            if m.pdp or not self.registered() or m.sw["pdp_fail"] or not m.apn_ok():
                 return m.reply((), "ERROR", delay_s=0.1 if m.pdp else 3.0)
             m.later(1.5, self._opened)
             return m.reply(delay_s=1.5)

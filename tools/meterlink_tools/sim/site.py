@@ -40,6 +40,7 @@ class Site:
         self.collector = None
         self.collector_server = None
         self.collector_url = None
+        self.server_names = None  # host names the simulated network resolves (None: every name)
         self.media = {}      # port name -> Medium
         self.ports = {}      # port name -> RFC2217Port
         self.config = {}     # the firmware's config.json

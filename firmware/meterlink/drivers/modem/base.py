@@ -105,7 +105,8 @@ class Adapter:
     async def _http_setup(self):
         pass
 
-    async def http_post(self, url, body, content_type, timeout_ms):
+    async def http_post(self, url, body, content_type, timeout_ms, into=None):
+        """(status, answer); `into`: a buffer the answer goes into when it fits (no new block)."""
         if '"' in url or '"' in content_type:
             raise ValueError("a quote cannot pass through AT+HTTPPARA")
         at = self.at
@@ -134,7 +135,7 @@ class Adapter:
                 raise errors.HttpFailed("unreadable %r" % r.urc)
             if status >= 600:
                 raise await self._http_error(status)
-            resp = await self._http_read(length) if length else b""
+            resp = await self._http_read(length, into) if length else b""
             return status, resp
         finally:
             if term:
@@ -165,8 +166,16 @@ class Adapter:
             return errors.ConnectError("cannot connect to the server (%d)" % code, code)
         return errors.HttpFailed("modem HTTP error %d" % code, code)
 
-    async def _http_read(self, length):
+    async def _http_read(self, length, into=None):
         raise NotImplementedError
+
+    @staticmethod
+    def _sink(length, into):
+        # a long answer (a pushed configuration) in a buffer the caller has anyway: on a
+        # fragmented heap a second block of that size may not be there
+        if into is not None and len(into) >= length:
+            return memoryview(into)[:length]
+        return bytearray(length)
 
     # -- time --
 

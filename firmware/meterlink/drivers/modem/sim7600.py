@@ -70,8 +70,8 @@ class Sim7600(Adapter):
     async def close_data(self):
         await self.at.cmd("AT+NETCLOSE", timeout_ms=5000, urc="+NETCLOSE:", urc_ms=60000, check=False)
 
-    async def _http_read(self, length):
-        sink = bytearray(length)
+    async def _http_read(self, length, into=None):
+        sink = self._sink(length, into)
         r = await self.at.cmd("AT+HTTPREAD=0,%d" % length, timeout_ms=5000, expect="+HTTPREAD:",
                               urc="+HTTPREAD: 0", urc_ms=10000 + length // 4, sink=sink)
         return r.payload(sink)

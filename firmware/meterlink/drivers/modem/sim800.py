@@ -59,8 +59,8 @@ class Sim800(Adapter):
     async def _http_setup(self):
         await self.at.cmd('AT+HTTPPARA="CID",1')
 
-    async def _http_read(self, length):
-        sink = bytearray(length)
+    async def _http_read(self, length, into=None):
+        sink = self._sink(length, into)
         r = await self.at.cmd("AT+HTTPREAD", timeout_ms=10000 + length // 4, expect="+HTTPREAD:",
                               sink=sink)
         return r.payload(sink)
