@@ -6,6 +6,7 @@ readout (whole or in partial blocks), serves programming mode (P0, P1, R1/R2, B0
 RS-485, the TEDAS-2023 `/@!` serial discovery.  Faults: see FAULTS.
 """
 import random
+import zlib
 
 from .meter_data import Profile, blocks, data_message, frame_bcc
 from .meter_discovery import Discoverable
@@ -53,7 +54,8 @@ class IecMeter(Discoverable, Device):
         self.accept_lower = accept_lower
         self.b0_reply = b0_reply
         self.inactivity_us = inactivity_s * 1_000_000
-        self.rng = random.Random(seed if seed is not None else hash(serial) & 0xFFFF)
+        # (crc32, not hash(): str hashes change from one Python process to the next)
+        self.rng = random.Random(seed if seed is not None else zlib.crc32(serial.encode()))
         super().__init__(name or "%s:%s" % (brand, serial), self._initial())
         self.rx = bytearray()
         self.state = "idle"
