@@ -3,6 +3,7 @@ PWRKEY and supply physics, real HTTP requests billed as a network would (docs/mo
 # Scenario switches (SWITCHES) are set from Python or, by a test script on the firmware side,
 # with the simulator-only command AT+SIMCTL="name",value.
 import collections
+import csv
 import random
 import re
 from urllib.parse import urlsplit
@@ -40,18 +41,10 @@ _CMD = re.compile(r"(\+[A-Z0-9_]+|\*[A-Z0-9]+|&[A-Z]|[A-Z])(=\?|\?|=)?(.*)$", re
 
 
 def split_args(text):
-    out, cur, quoted = [], "", False
-    for c in text:
-        if c == '"':
-            quoted = not quoted
-        elif c == "," and not quoted:
-            out.append(cur.strip())
-            cur = ""
-        else:
-            cur += c
-    if cur.strip() or out:
-        out.append(cur.strip())
-    return out
+    """AT command arguments: comma-separated, double quotes removed ('1,"a,b"' -> ['1', 'a,b'])."""
+    if not text.strip():
+        return []
+    return [a.strip() for a in next(csv.reader([text], skipinitialspace=True))]
 
 
 class ModemSim(Device):
