@@ -12,6 +12,7 @@ import time
 # (figure name, "module:function")
 FIGURES = [
     ("heap_peak_kb_site_s", "bench_heap:heap_peak_site_s"),
+    ("heap_peak_kb_site_l", "bench_heap:heap_peak_site_l"),
     ("rs485_meters_cycle_ratio", "bench_meters:rs485_cycle"),
     ("optical_session_ratio", "bench_meters:optical_session"),
     ("uplink_mb_month_site_s_sim7600", "bench_uplink:mb_month_sim7600"),

@@ -24,3 +24,14 @@ def heap_peak_site_s():
                      "whose objects are about twice an ESP32's; total_kb adds the host board's "
                      "own modules (machine, RFC 2217), which are C code on the ESP32",
              "simulated_s": s["simulated_s"]}]
+
+
+SITE_L_DURATION = "10m"
+
+
+def heap_peak_site_l():
+    s = _run("large", SITE_L_DURATION)
+    return [{"figure": "heap_peak_kb_site_l", "value": s["heap_peak_kb"], "unit": "KiB",
+             "total_kb": s["heap_peak_total_kb"],
+             "note": "as heap_peak_kb_site_s, for 32 meters and 64 Modbus devices on one line",
+             "simulated_s": s["simulated_s"]}]
