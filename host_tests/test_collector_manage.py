@@ -69,6 +69,31 @@ def test_claim_needs_the_code_and_keeps_the_first_owner(env):
     assert e.value.status == 409
 
 
+def test_claims_with_wrong_codes_are_limited_per_device(tmp_path):
+    now = [T0]
+    c = Collector(tmp_path / "c.db", clock=lambda: now[0])
+    reg = c.register("dev-1")
+    c.register("dev-2")
+    for _ in range(5):
+        with pytest.raises(RegistryError) as e:
+            c.claim("dev-1", "AAAA-BBBB-CCCC", "mallory")
+        assert e.value.status == 403
+    now[0] += 600
+    with pytest.raises(RegistryError) as e:           # even the right code waits now
+        c.claim("dev-1", reg["auth_code"], "acme")
+    assert e.value.status == 429 and "try again in 301 s" in str(e.value)
+    with pytest.raises(RegistryError) as e:           # another device is not affected
+        c.claim("dev-2", "AAAA-BBBB-CCCC", "mallory")
+    assert e.value.status == 403
+    now[0] += 301
+    assert c.claim("dev-1", reg["auth_code"], "acme")["owner"] == "acme"
+    client = create_app(c).test_client()
+    for _ in range(4):
+        client.post("/api/devices/dev-2/claim", json={"code": "XXXX", "owner": "o"})
+    r = client.post("/api/devices/dev-2/claim", json={"code": "XXXX", "owner": "o"})
+    assert r.status_code == 429 and "too many wrong" in r.json["error"]
+
+
 def test_removed_device_is_refused_and_keeps_its_readings_unless_purged(env):
     c, client, _ = env
     assert c.remove_device("dev-1")

@@ -88,6 +88,22 @@ def _schedule_outages(site, loop, windows):
         loop.call_at(start + length, site.set_server_reachable, True)
 
 
+def _show_arrivals(site, loop):
+    """Print what reaches the collector, beside the firmware's console."""
+    collector = site.collector
+    ingest = collector.ingest
+    seen = {"stored": 0}
+
+    def shown(body):
+        status, answer, ctype = ingest(body)
+        stored = collector.stats(site.device_id)["stored"]
+        print("[%9.1fs] collector: HTTP %d, %d B in, %d reading sets stored (+%d)"
+              % (loop.time(), status, len(body), stored, stored - seen["stored"]))
+        seen["stored"] = stored
+        return status, answer, ctype
+    collector.ingest = shown
+
+
 def _bytes_on_air(site):
     v = getattr(site.modem, "bytes_on_air", None)
     return v() if callable(v) else v
@@ -119,6 +135,8 @@ async def run_site(args, master, rundir, on_site=None):
                    files=files, heap_probe=True, on_line=console,
                    **({"heapsize": heapsize} if heapsize else {}))
     _schedule_outages(site, loop, [parse_window(w) for w in args.outage])
+    if not args.json and site.collector is not None:
+        _show_arrivals(site, loop)
     if site.collector is not None:
         from .sim.collector_site import push
         say = (lambda text: None) if args.json else (lambda text: print("[%9.1fs] sim: %s" % (loop.time(), text)))

@@ -15,10 +15,10 @@ A reading set is one device's values at one moment:
 class ReadingSink:
     def __init__(self):
         self._subscribers = []
+        # Nothing per source is kept here: a dict that grows with the sources needs ever
+        # larger contiguous blocks (4.7 KB for 247 Modbus devices), which a fragmented heap
+        # may not have in the middle of a poll cycle.  The pollers keep their own state.
         self.count = 0
-        # source -> time of its last reading set (the sets themselves go to the subscribers:
-        # keeping 32 meters' values here would cost tens of KB of heap)
-        self.last_time = {}
 
     def subscribe(self, fn):
         """fn(reading) is called for every reading set, in order."""
@@ -27,7 +27,6 @@ class ReadingSink:
     def put(self, source, t, clock_ok, values):
         r = (source, t, clock_ok, values)
         self.count += 1
-        self.last_time[source] = t
         for fn in self._subscribers:
             fn(r)
         return r

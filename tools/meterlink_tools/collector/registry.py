@@ -11,6 +11,8 @@ CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"    # no 0/O, 1/I/L: read off a
 CODE_LEN = 12
 
 DEVICE_COLUMNS = {"auth_hash": "TEXT", "owner": "TEXT", "claimed_at": "REAL"}
+CLAIM_TRIES = 5             # wrong codes for one device within CLAIM_WINDOW_S; then 429
+CLAIM_WINDOW_S = 900
 
 
 class RegistryError(ValueError):
@@ -90,10 +92,21 @@ class Registry:
         if not owner:
             raise RegistryError("owner: needed")
         with self._lock:
+            now = self.clock()
+            if not hasattr(self, "_claim_fails"):
+                self._claim_fails = {}          # device id -> times of wrong codes (in memory)
+            fails = [t for t in self._claim_fails.get(device_id, ()) if now - t < CLAIM_WINDOW_S]
+            if len(fails) >= CLAIM_TRIES:
+                wait = int(fails[0] + CLAIM_WINDOW_S - now) + 1
+                raise RegistryError("too many wrong authorisation codes for %s: try again in %d s"
+                                    % (device_id, wait), 429)
             row = self.db.execute("SELECT auth_hash, owner FROM devices WHERE device_id = ?",
                                   (device_id,)).fetchone()
             if row is None or not row[0] or not hmac.compare_digest(row[0], _code_hash(code or "")):
+                fails.append(now)
+                self._claim_fails[device_id] = fails
                 raise RegistryError("device id or authorisation code is wrong", 403)
+            self._claim_fails.pop(device_id, None)
             if row[1] and row[1] != owner:
                 raise RegistryError("device %s is already claimed" % device_id, 409)
             self.db.execute("UPDATE devices SET owner = ?, claimed_at = ? WHERE device_id = ?",
