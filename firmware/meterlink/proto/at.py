@@ -10,20 +10,35 @@ DATA = 2
 MAX_LINE = 1024
 
 # headers announcing <n> raw bytes right after their line end: SIM7600 "+HTTPREAD: DATA,<n>",
-# SIM800 and A76xx "+HTTPREAD: <n>"
-_HTTPREAD = b"+HTTPREAD: "
+# SIM800 and A76xx "+HTTPREAD: <n>"; some firmwares leave out the space ("+HTTPREAD:DATA,<n>")
+_HTTPREAD = b"+HTTPREAD:"
 
 
 def raw_length(line):
     """Bytes of binary payload that follow this line (0: none)."""
     if not line.startswith(_HTTPREAD):
         return 0
-    rest = line[len(_HTTPREAD):]
+    rest = line[len(_HTTPREAD):].strip()
     if rest.startswith(b"DATA,"):
-        rest = rest[5:]
+        rest = rest[5:].strip()
     if rest and rest.isdigit():
         return int(rest)
     return 0
+
+
+def _junk(c):
+    # what a modem puts before its first line at power-up (NUL, 0xFF, bytes at a wrong baud
+    # rate); no AT line starts with a control character or a byte above 0x7E
+    return c < 32 or c > 126
+
+
+def clean(buf):
+    """A line without the junk in front of it (and without CRs at either end)."""
+    k = 0
+    n = len(buf)
+    while k < n and _junk(buf[k]):
+        k += 1
+    return bytes(buf[k:]).strip(b"\r\x00")
 
 
 class Tokenizer:
@@ -84,7 +99,7 @@ class Tokenizer:
         buf = self._buf
         if self.prompts:
             k = 0
-            while k < len(buf) and buf[k] == 13:
+            while k < len(buf) and _junk(buf[k]):
                 k += 1
             rest = bytes(buf[k:])
             if rest == b"> " or rest == b"DOWNLOAD":
@@ -96,7 +111,7 @@ class Tokenizer:
             self._line(emit)
 
     def _line(self, emit):
-        line = bytes(self._buf).strip(b"\r")
+        line = clean(self._buf)
         self._buf = bytearray()
         if not line:
             return

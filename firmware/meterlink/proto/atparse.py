@@ -107,10 +107,12 @@ def cpsi(line):
 
 
 def cpin(line):
-    """SIM state from '+CPIN: ...' or a +CME error text/code.
+    """SIM state from '+CPIN: ...', '+SIMCARD: ...' or a +CME error text/code.
 
     ready | pin | puk | locked (other PINs) | absent | not_ready | failure | busy | unknown
     """
+    if line.startswith("+SIMCARD:"):
+        return "absent" if "NOT AVAILABLE" in line.upper() else "unknown"
     if line.startswith("+CME ERROR:"):
         rest = line[11:].strip().upper()
         code = to_int(rest)
@@ -120,7 +122,7 @@ def cpin(line):
             return "pin"
         if code == 12 or rest == "SIM PUK REQUIRED":
             return "puk"
-        if code == 13 or "FAILURE" in rest:
+        if code == 13 or code == 15 or "FAILURE" in rest or "WRONG" in rest:
             return "failure"
         if code == 14 or "BUSY" in rest:
             return "busy"
@@ -132,13 +134,32 @@ def cpin(line):
         return "pin"
     if v == "SIM PUK":
         return "puk"
-    if v == "NOT INSERTED":
+    if v == "NOT INSERTED" or v == "SIM REMOVED":
         return "absent"
     if v == "NOT READY":
         return "not_ready"
+    if v == "SIM CRASH" or v == "SIM ERROR":
+        return "failure"
     if "PIN" in v or "PUK" in v:
         return "locked"
     return "unknown"
+
+
+def cgev_cid(line):
+    """The context a '+CGEV: ... DEACT' event names, or None (none named: a detach)."""
+    i = line.find("DEACT")
+    if i < 0:
+        return None
+    f = fields(":" + line[i + 5:])
+    if not f:
+        return None
+    if "PDN" in line[:i]:
+        return to_int(f[0])                   # NW|ME PDN DEACT <cid>[,...]
+    if len(f) >= 3 and not f[0].isdigit():
+        return to_int(f[2])                   # NW|ME DEACT <PDP_type>,<PDP_addr>,<cid>
+    if len(f) >= 2:
+        return to_int(f[1])                   # NW|ME DEACT <p_cid>,<cid>,<event_type>
+    return None
 
 
 def days_from_civil(y, m, d):

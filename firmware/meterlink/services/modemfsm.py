@@ -23,10 +23,12 @@ LADDER = ("retry", "retry", "radio_cycle", "power_cycle")
 BACKOFF_S = (5, 30, 120, 600, 1800)        # grows with every power cycle that did not help
 
 POWER_DOWN_URCS = ("NORMAL POWER DOWN", "UNDER-VOLTAGE POWER DOWN", "OVER-VOLTAGE POWER DOWN")
-WARNING_URCS = ("UNDER-VOLTAGE WARNNING", "OVER-VOLTAGE WARNNING")
+WARNING_URCS = ("UNDER-VOLTAGE WARN", "OVER-VOLTAGE WARN")     # "WARNNING" on the SIM800
 QUIET_URCS = ("*PSUTTZ", "+CTZV", "DST:", "+HTTP_PEER_CLOSED", "+CGEV:", "RING", "+NETCLOSE:",
               "+HTTPACTION:", "+CNTP:", "+NETOPEN:", "+CPSI:")
 EXPECT_BOOT = ("power_on", "boot", "power_cycle", "radio_cycle")   # start-up messages are ours
+# states that look at the SIM themselves (or have no SIM to lose)
+SIM_STATES = EXPECT_BOOT + ("off", "no_modem", "init", "sim", "sim_locked", "no_sim")
 NOT_REGISTERED = ("off", "no_modem", "power_on", "boot", "init", "sim", "sim_locked", "no_sim",
                   "mode", "register", "retry", "radio_cycle", "power_cycle")
 
@@ -53,6 +55,7 @@ class Supervisor(States):
         self.forced_2g_ms = None       # when 4G was given up for 2G
         self._ntp_ms = None            # when NTP was last tried
         self._pdp_lost = self._reg_check = self._suspect = self._off = self._hung = False
+        self._sim_lost = False         # the SIM went away (removed, contact lost, crashed)
         self._renew = False            # new APN or network settings: open the session anew
         self._led = None
         self._kick = asyncio.Event()
@@ -122,8 +125,10 @@ class Supervisor(States):
             on(p, self._on_pdp_lost)
         for p in self.adapter.REG_URCS:
             on(p, self._on_reg)
-        for p in BOOT_URCS + ("+CPIN:", "+SIMCARD:"):
+        for p in BOOT_URCS:
             on(p, self._on_boot)
+        for p in ("+CPIN:", "+SIMCARD:"):
+            on(p, self._on_sim)
         for p in POWER_DOWN_URCS:
             on(p, self._on_power_down)
         for p in WARNING_URCS:
@@ -134,6 +139,8 @@ class Supervisor(States):
             on(p, lambda line: None)
 
     def _on_pdp_lost(self, line):
+        if line.startswith("+CGEV:") and ap.cgev_cid(line) not in (None, 1):
+            return                         # another context (IMS...): ours is cid 1
         if self.state == "online":
             log.warn(TAG, "data session lost: " + line)
             self._pdp_lost = True
@@ -146,6 +153,20 @@ class Supervisor(States):
     def _on_sms(self, line):
         self.sms += 1
         log.info(TAG, "SMS arrived: " + line)
+
+    def _on_sim(self, line):
+        st = ap.cpin(line)
+        if st == "ready":
+            self._on_boot(line)            # "+CPIN: READY" follows RDY: a restart?
+            return
+        if self.state in SIM_STATES:
+            return
+        # the SIM went away under a running modem: its registration and session go with it
+        log.warn(TAG, "the SIM went away: " + line)
+        self.sim = st
+        self._sim_lost = True
+        self.at.abort("sim")
+        self._kick.set()
 
     def _on_boot(self, line):
         if self.state in EXPECT_BOOT:
@@ -201,18 +222,22 @@ class Supervisor(States):
                 nxt = self._fail(e.reason, str(e), hung=e.reason == "modem_hung",
                                  radio=e.detail == "denied")
             if self._suspect and await self._restarted():
-                self._hung = False
+                self._hung = self._sim_lost = False     # init and sim follow anyway
                 nxt = "boot"
             self._enter(self._redirect(nxt))
 
     def _redirect(self, nxt):
         """Events noticed on the way override the planned next state."""
         if self._off:
-            self._off = self._hung = False
+            self._off = self._hung = self._sim_lost = False
             return "power_on"
         if self._hung:
             self._hung = False
             return self._fail("modem_hung", "a request got no answer", hung=True)
+        if self._sim_lost:
+            self._sim_lost = False
+            self.last_error = "no_sim"
+            return "sim"
         return nxt
 
     def _reason(self):
@@ -247,8 +272,12 @@ class Supervisor(States):
     def _backoff_ms(self):
         return BACKOFF_S[min(self.cycle, len(BACKOFF_S) - 1)] * 1000
 
+    def _interrupted(self):
+        """The modem rebooted, switched off, hung or lost its SIM: the run loop takes over."""
+        return self._suspect or self._off or self._hung or self._sim_lost
+
     def _events(self, net):
-        if self._suspect or self._off or self._hung:
+        if self._interrupted():
             return True
         return net and (self._pdp_lost or self._reg_check or (self._renew and self.state == "online"))
 

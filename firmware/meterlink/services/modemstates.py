@@ -28,9 +28,11 @@ class States:
             await asyncio.sleep_ms(500)
         if self.flight is not None:
             self.flight.value(1)       # low keeps a SIM7600 in flight mode
-        if await self.at.probe(300) or await self.at.probe(300):
-            log.info(TAG, "the modem is on already")
-            return "init"
+        # a SIM800 in autobaud mode learns the rate from the first "AT"s: it may miss some
+        for _i in range(3):
+            if await self.at.probe(300):
+                log.info(TAG, "the modem is on already")
+                return "init"
         await self._pulse(self.on_pulse_ms)
         return "boot"
 
@@ -44,7 +46,7 @@ class States:
         raise errors.ModemHung("no answer %d s after power-on" % (self.adapter.BOOT_MS // 1000))
 
     async def _s_init(self):
-        self._suspect = self._off = self._hung = False
+        self._suspect = self._off = self._hung = self._sim_lost = False
         name = await self.adapter.init()
         if name != self.model_name:
             log.info(TAG, "modem: %s" % name)
@@ -148,10 +150,10 @@ class States:
         next_health = time.ticks_add(_ms(), health_ms)
         while True:
             await self._pause(max(0, time.ticks_diff(next_health, _ms())), wake=True, net=True)
-            if self._suspect or self._off or self._hung:
+            if self._interrupted():
                 return "online"
             async with self._busy:           # not in the middle of somebody's request
-                if self._suspect or self._off or self._hung:
+                if self._interrupted():
                     return "online"
                 if self._renew:
                     self._online.clear()

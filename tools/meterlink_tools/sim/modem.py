@@ -32,6 +32,11 @@ SWITCHES = {
     "hang": False,                # stops answering now (until power is cut or PWRKEY held)
     "noise": False,               # URCs interleaved in every answer
     "nitz": True,                 # the network sends its time at registration
+    # firmware and field variants (docs/modem.md, "Field behaviours handled")
+    "httpread_nospace": False,    # SIM7600 ends HTTPREAD with "+HTTPREAD:0" (no space)
+    "boot_junk": False,           # NUL/0xFF bytes glued to the first line after power-up
+    "autobaud": False,            # SIM800 without a fixed rate: silent until an "AT" taught it
+                                  # the rate; that first AT gets no answer
 }
 
 # a server's status line and headers (Server, Date, Content-Type, Content-Length, Connection)
@@ -138,6 +143,7 @@ class ModemSim(Device):
 
     def _reset_runtime(self):
         self.echo = True
+        self.baud_locked = not self.sw["autobaud"]
         self.cmee = 0
         self.cfun = 1
         self.urc_reg = {"CREG": 0, "CGREG": 0, "CEREG": 0}
@@ -189,7 +195,24 @@ class ModemSim(Device):
     def _booted(self):
         self.state = "on"
         self._reset_runtime()
-        self.d.boot_urcs()
+        if self.baud_locked:
+            self.d.boot_urcs()
+        self.d.reg_update()
+
+    def first_line(self, line):
+        """The first start-up line, with power-up junk in front of it if so switched."""
+        junk = b"\x00\xff\xff\xfe" if self.sw["boot_junk"] else b"\r\n"
+        self.out(junk + line.encode() + b"\r\n")
+
+    def remove_sim(self):
+        """The SIM leaves the holder (or loses contact) under a running modem."""
+        if self.state != "on":
+            return
+        self.event("sim", "removed")
+        self.sw["sim"] = "absent"
+        self.pdp = False
+        for line in self.d.SIM_LOST_URCS:
+            self.urc(line)
         self.d.reg_update()
 
     def _power_lost(self, why):
@@ -313,6 +336,12 @@ class ModemSim(Device):
     def _command(self, raw):
         text = raw.decode("latin-1").strip()
         if not text:
+            return
+        if not self.baud_locked:
+            if text[:2].upper() == "AT":      # the rate is learnt from "AT": no answer yet
+                self.baud_locked = True
+                self.event("autobaud", "locked")
+                self.d.sim_urcs(0.5)
             return
         if self.echo:
             self.out(raw + b"\r")

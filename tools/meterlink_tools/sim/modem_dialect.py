@@ -156,7 +156,7 @@ class Dialect:
 
     def cmd_simctl(self, op, args):
         """Simulator only: AT+SIMCTL="switch",value, or an action: "reboot"|"brownout"|
-        "pdp_drop"|"sms"|"hang"[,delay s], "urc","<line>" (an unsolicited line)."""
+        "pdp_drop"|"sms"|"hang"|"sim_removed"[,delay s], "urc","<line>" (an unsolicited line)."""
         m = self.m
         if not args:
             return m.reply((), "ERROR")
@@ -164,7 +164,8 @@ class Dialect:
         value = _parse_value(args[1]) if len(args) > 1 else True
         actions = {"reboot": lambda: m.reboot("AT+SIMCTL"), "brownout": m.brownout,
                    "pdp_drop": lambda: self.pdp_drop(), "sms": lambda: m.urc('+CMTI: "SM",1'),
-                   "hang": m.hang, "urc": lambda: m.urc(str(value))}
+                   "hang": m.hang, "urc": lambda: m.urc(str(value)),
+                   "sim_removed": m.remove_sim}
         if name not in actions:
             try:
                 m.set(name, value)

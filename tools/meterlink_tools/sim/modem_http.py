@@ -189,7 +189,7 @@ class HttpService:
             block = part[i:i + READ_BLOCK]
             out += b"\r\n+HTTPREAD: DATA,%d\r\n" % len(block) + block
             out += m.noise()
-        out += b"\r\n+HTTPREAD: 0\r\n"
+        out += b"\r\n+HTTPREAD:0\r\n" if m.sw["httpread_nospace"] else b"\r\n+HTTPREAD: 0\r\n"
         m.out(bytes(out), self.d.CMD_DELAY_S + 0.02)
 
     def cmd_read_800(self, op, args):

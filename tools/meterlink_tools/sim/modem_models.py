@@ -17,6 +17,7 @@ class Sim7600(Dialect):
     REG_NAMES = ("CREG", "CGREG", "CEREG")
     RTC_DEFAULT = 315964800           # 1980-01-06, what a SIM7600 clock shows until set
     NO_SIM_URC = "+SIMCARD: NOT AVAILABLE"
+    SIM_LOST_URCS = ("+CPIN: SIM REMOVED", "+SIMCARD: NOT AVAILABLE")
     SIM_READY_URCS = ("SMS DONE", "PB DONE")
     DOWNLOAD = b"\r\nDOWNLOAD"        # the prompt comes without a line end
     HTTP_CODES = {"dns": 713, "connect": 714, "nonet": 717, "timeout": 705}
@@ -39,7 +40,7 @@ class Sim7600(Dialect):
         self.ctzu = False
 
     def boot_urcs(self):
-        self.m.urc("RDY", 0.0)
+        self.m.first_line("RDY")
         self.sim_urcs(0.5)
 
     def shutdown_urc(self):
@@ -170,6 +171,7 @@ class Sim800(Dialect):
     OFF_PULSE_MIN_MS = 1500
     RTC_DEFAULT = 1072915200          # 2004-01-01
     NO_SIM_URC = "+CPIN: NOT INSERTED"
+    SIM_LOST_URCS = ("+CPIN: NOT READY",)
     SIM_READY_URCS = ("Call Ready", "SMS Ready")
     DOWNLOAD = b"\r\nDOWNLOAD\r\n"
     HTTPDATA_MAX = 319488
@@ -192,7 +194,7 @@ class Sim800(Dialect):
 
     def boot_urcs(self):
         m = self.m
-        m.urc("RDY", 0.0)
+        m.first_line("RDY")
         m.urc("+CFUN: 1", 0.2)
         self.sim_urcs(0.4)
 

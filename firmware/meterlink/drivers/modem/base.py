@@ -10,12 +10,13 @@ HTTP_CONNECT = (704, 706, 712, 714, 715, 716)
 HTTP_NETWORK = (601, 709, 717)
 HTTP_BUSY = (604, 703)
 
-# lines a modem prints by itself when it starts (or its SIM/radio restarts)
-BOOT_URCS = ("RDY", "SMS DONE", "PB DONE", "Call Ready", "SMS Ready", "+CFUN: 1")
+# lines a modem prints by itself when it starts (or its SIM/radio restarts); "*ATREADY: 1"
+# is the first line of SIM7600/A76xx firmwares that print no RDY
+BOOT_URCS = ("RDY", "SMS DONE", "PB DONE", "Call Ready", "SMS Ready", "+CFUN: 1", "*ATREADY")
 
 
 def _bare_answer(line):
-    return not line.startswith("+") and line not in BOOT_URCS
+    return not line.startswith("+") and not line.startswith("*") and line not in BOOT_URCS
 
 
 class Adapter:
@@ -148,6 +149,8 @@ class Adapter:
             return errors.ModemHung("the modem switched off during the request")
         if why == "memory":
             return errors.HttpFailed("no memory for the answer")
+        if why == "sim":
+            return errors.NoSim("the SIM went away during the request")
         return errors.PdpError("data session lost (%s)" % why)
 
     async def _http_error(self, code):
@@ -164,6 +167,9 @@ class Adapter:
             if not up:
                 return errors.PdpError("no data session (%d)" % code, code)
             return errors.ConnectError("cannot connect to the server (%d)" % code, code)
+        if code in HTTP_BUSY:
+            # a session the modem still holds: the next request starts with AT+HTTPTERM
+            return errors.HttpFailed("the modem's HTTP stack is busy (%d)" % code, code)
         return errors.HttpFailed("modem HTTP error %d" % code, code)
 
     async def _http_read(self, length, into=None):

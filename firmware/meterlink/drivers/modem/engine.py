@@ -47,14 +47,15 @@ class Result:
 
 
 class _Pending:
-    __slots__ = ("command", "expect", "accept", "urc", "aborts", "finals", "result", "ev",
-                 "prompted", "completed", "pongs")
+    __slots__ = ("command", "expect", "accept", "urc", "urc_accept", "aborts", "finals", "result",
+                 "ev", "prompted", "completed", "pongs")
 
-    def __init__(self, command, expect, accept, urc, aborts, finals):
+    def __init__(self, command, expect, accept, urc, urc_accept, aborts, finals):
         self.command = command
         self.expect = expect
         self.accept = accept
         self.urc = urc
+        self.urc_accept = urc_accept
         self.aborts = aborts
         self.finals = finals
         self.result = Result()
@@ -137,7 +138,8 @@ class AtEngine:
         r = p.result
         if line == p.command or line == "AT":
             return True                       # echo (on again after a modem reboot)
-        if p.urc is not None and r.urc is None and line.startswith(p.urc):
+        if p.urc is not None and r.urc is None and line.startswith(p.urc) and \
+                (p.urc_accept is None or p.urc_accept(line)):
             r.urc = line
             if r.final is not None:
                 p.complete()
@@ -154,13 +156,16 @@ class AtEngine:
                 r.ok = kind == "ok"
                 if not r.ok or p.urc is None or r.urc is not None:
                     p.complete()
+                else:
+                    p.ev.set()                # OK: the wait for the deferred URC starts now
                 return True
         elif line == "OK":
             p.pongs += 1                      # a keep-alive answered
             p.ev.set()
             return True
-        if p.expect is not None and line.startswith(p.expect) and (p.accept is None or p.accept(line)):
-            r.lines.append(line)
+        if p.expect is not None and line.startswith(p.expect) and (p.accept is None or p.accept(line)) \
+                and (p.expect or not self._known(line)):
+            r.lines.append(line)       # a bare answer (expect "") is never a known URC
             return True
         if p.aborts is not None:
             for a in p.aborts:
@@ -168,6 +173,12 @@ class AtEngine:
                     r.aborted = line
                     p.complete()
                     break                     # and the URC table sees it too
+        return False
+
+    def _known(self, line):
+        for prefix, _fn in self._urcs:
+            if line.startswith(prefix):
+                return True
         return False
 
     def _dispatch(self, line):
@@ -201,11 +212,12 @@ class AtEngine:
     # -- commands --
 
     async def cmd(self, command, timeout_ms=2000, expect=None, accept=None, urc=None, urc_ms=0,
-                  data=None, aborts=None, finals=None, check=True, sink=None):
+                  data=None, aborts=None, finals=None, check=True, sink=None, urc_accept=None):
         """Send `command` and wait for its final result (and then its URC, if `urc`).
 
         expect: prefix of the information lines that belong to it; accept(line): a further
-        test (a query answer vs. the URC form of the same prefix); data: bytes to write after
+        test (a query answer vs. the URC form of the same prefix); urc_accept(line): the same
+        for the deferred URC (whose prefix may start other lines too); data: bytes to write after
         the '> ' / DOWNLOAD prompt; aborts: URC prefixes that end the wait early; finals:
         extra final lines that mean success; sink: a bytearray for the binary payloads.
         Raises AtTimeout, or AtError if `check` and the
@@ -215,7 +227,7 @@ class AtEngine:
             if self._dirty:
                 await asyncio.sleep_ms(LATE_MS)
                 self._dirty = False
-            p = _Pending(command, expect, accept, urc, aborts, finals)
+            p = _Pending(command, expect, accept, urc, urc_accept, aborts, finals)
             self._pending = p
             self.tok.prompts = data is not None
             self.tok.set_sink(sink)
@@ -242,6 +254,10 @@ class AtEngine:
                 self.tok.prompts = False
                 self.tok.set_sink(None)
             r = p.result
+            if p.prompted and not r.ok:
+                # the modem gave up on the data (its DOWNLOAD window closed): what we still
+                # wrote reaches it as command lines, whose ERRORs must not answer the next one
+                self._dirty = True
             if r.aborted is None and not r.ok:
                 self.stats["errors"] += 1
                 if check:

@@ -8,6 +8,10 @@ from meterlink.proto import atparse as ap
 MODES = {"auto": 2, "4g": 38, "2g": 13}
 
 
+def _read_end(line):
+    return line[10:].strip() == "0"
+
+
 class Sim7600(Adapter):
     MODEL = "sim7600"
     ON_PULSE_MS = 500
@@ -16,7 +20,8 @@ class Sim7600(Adapter):
     MAX_BODY = 16384
     HTTP_ABORTS = ("+HTTP_NONET_EVENT", "+CIPEVENT: NETWORK CLOSED")
     PDP_LOST = ("+HTTP_NONET_EVENT", "+CIPEVENT: NETWORK CLOSED", "+CGEV: NW PDN DEACT",
-                "+CGEV: NW DEACT", "+CGEV: ME DETACH", "+CGEV: ME PDN DEACT")
+                "+CGEV: NW DEACT", "+CGEV: ME DETACH", "+CGEV: ME PDN DEACT", "+CGEV: NW DETACH",
+                "+CGEV: ME DEACT")
     REG_URCS = ("+CREG:", "+CGREG:", "+CEREG:")
     NTP_OK = 0
     HAS_4G = True
@@ -71,9 +76,12 @@ class Sim7600(Adapter):
         await self.at.cmd("AT+NETCLOSE", timeout_ms=5000, urc="+NETCLOSE:", urc_ms=60000, check=False)
 
     async def _http_read(self, length, into=None):
+        # OK, then "+HTTPREAD: DATA,<n>" blocks (or "+HTTPREAD: <n>"), then the end mark:
+        # "+HTTPREAD: 0" as the manual shows it, "+HTTPREAD:0" as many firmwares print it
         sink = self._sink(length, into)
         r = await self.at.cmd("AT+HTTPREAD=0,%d" % length, timeout_ms=5000, expect="+HTTPREAD:",
-                              urc="+HTTPREAD: 0", urc_ms=10000 + length // 4, sink=sink)
+                              urc="+HTTPREAD:", urc_accept=_read_end, urc_ms=10000 + length // 4,
+                              sink=sink)
         return r.payload(sink)
 
     async def power_off_command(self):
