@@ -92,3 +92,35 @@ def test_discover_finds_every_simulated_meter(capsys):
     assert rc == 0
     assert sorted(out["found"]) == out["simulated"] and len(out["found"]) == 12
     assert len(set(out["found"])) == 12
+
+
+def load_capture(name):
+    # host_tests/fixtures/*.cap through the same reader the MicroPython tests use
+    import importlib.util
+    from pathlib import Path
+    here = Path(__file__).resolve().parent
+    spec = importlib.util.spec_from_file_location("capture", here / "mpy" / "capture.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.load(name, str(here.parent) + "/")
+
+
+def test_field_capture_with_a_wrong_bcc(capsys, tmp_path):
+    rc, out, err = run(capsys, tmp_path, load_capture("iec_optical_300bd_bcc_off.cap"))
+    assert rc == 1
+    assert "BCC MISMATCH in block 1: got 0x75, computed 0x55" in err
+    assert "007900.58" in out and "BAD LINE: '0.0.0(" in out and "(data set without ')')" in out
+
+
+def test_field_capture_behind_wake_up_noise(capsys, tmp_path):
+    data = load_capture("iec_tedas2023_unprogrammed.cap")
+    rc, out, err = run(capsys, tmp_path, b"\x00\x7f/MAS5<3>VAN(M1.R1)\r\n" + data + bytes([bcc(data[1:])]),
+                       "--json")
+    recs = [json.loads(line) for line in out.splitlines()]
+    assert recs[0]["ident"]["flag"] == "MAS" and recs[0]["ident"]["generation"] == 3
+    assert [r["block"]["bcc"] for r in recs if "block" in r] == [True]
+    bad = [r["bad_line"] for r in recs if "bad_line" in r]
+    assert bad == ["96.92.0(" + "\\x7f" * 21 + ")", "96.1.3(" + "\\x7f" * 8 + ")"]
+    assert {"address": "131.7.0", "code": "131.7.0", "index": 1, "value": "00000.0", "unit": "var"} \
+        in [r["set"] for r in recs if "set" in r]
+    assert rc == 1          # bad lines make the exit code 1

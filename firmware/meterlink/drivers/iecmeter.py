@@ -41,7 +41,8 @@ def resolve(meter, line):
 
 class MeterError(Exception):
     """A session that delivered no readout.  kind: timeout, garbage, ident, mode, nak, bcc,
-    truncated, switch, too_long, refused."""
+    truncated, switch, too_long, refused (an error message instead of the data, a wrong
+    password)."""
 
     def __init__(self, kind, msg, rate=None):
         super().__init__(msg)
@@ -53,6 +54,12 @@ class MeterError(Exception):
 
 
 RETRIED = ("garbage", "bcc", "truncated", "nak")
+# how a meter that does not know the short readout answers its option select: NAK, an
+# error message, silence
+NO_SHORT = ("nak", "refused", "timeout")
+NO_SHORT_MAX = 2
+IDENT_LINES = 4         # lines read for the identification: echo and noise may come first
+HEAD_MAX = 16           # bytes before the data message kept to tell a NAK behind an echo
 
 
 def _all(buf):
@@ -72,7 +79,9 @@ class MeterSession:
         self.sign_on = line.get("baudrate", 9600 if self.fixed else 300)
         self.rate_cap = {}          # meter id -> highest rate that worked after a failed switch
         self.b0_wait = {}           # meter id -> ms its answer to B0 takes (0: it gives none)
+        self.no_short = {}          # meter id -> refusals of the short readout (NO_SHORT_MAX: read in full)
         self.ident = None
+        self.bad_lines = 0          # data lines of the last readout that did not parse
 
     # -- LEDs --
 
@@ -114,6 +123,23 @@ class MeterSession:
         self._led("query", False)
         self._led("response", True)
 
+    async def _ident_line(self, m):
+        """The identification line.  Skipped before it: the echo of the request (also behind
+        noise) and lines of wake-up noise without a '/' (NUL, DEL, a lone CR LF)."""
+        raw = b""
+        for _ in range(IDENT_LINES):
+            try:
+                raw = await self.port.recv(self.first_ms(m), self.gap_ms(m), until=iec.line_end,
+                                           limit=iec.IDENT_MAX, on_first=self._on_first)
+            except PortTimeout:
+                raise MeterError("timeout", "no identification within %d ms" % m["reaction_timeout_ms"])
+            k = iec.ident_start(raw)
+            if k >= 0 and raw[k:] != self._sent:
+                return raw
+            if k < 0 and (not raw.endswith(b"\n") or not iec.is_noise(raw)):
+                return raw          # garbage: the caller says so
+        return raw
+
     async def _sign_on(self, meter, mode, rate_cap):
         """Request, identification, option select, rate switch.  Returns the rate in use."""
         m = meter
@@ -122,14 +148,11 @@ class MeterSession:
         self._sent = None
         self._led("query", True)
         await self._send(iec.request(m.get("address") or ""))
-        try:
-            raw = await self._recv(self.first_ms(m), self.gap_ms(m), iec.line_end)
-        except PortTimeout:
-            raise MeterError("timeout", "no identification within %d ms" % m["reaction_timeout_ms"])
+        raw = await self._ident_line(m)
         try:
             ident = iec.parse_ident(raw)
         except iec.IecError as e:
-            raise MeterError("garbage" if not raw.startswith(b"/") else "ident", str(e))
+            raise MeterError("garbage" if iec.ident_start(raw) < 0 else "ident", str(e))
         if ident.mode != "C":
             raise MeterError("mode", "meter speaks mode %s (%s); only mode C is read" % (ident.mode, ident.text))
         self.ident = ident
@@ -156,6 +179,7 @@ class MeterSession:
         first = self.first_ms(m)
         total = 0
         naks = 0
+        head = b""          # the first bytes before any STX
         reader.mark()
         while True:
             if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
@@ -164,11 +188,18 @@ class MeterSession:
                 chunk = await port.recv(first, self.gap_ms(m), until=_all, on_first=self._on_first)
             except PortTimeout:
                 if reader.state == reader.WAIT and not reader.blocks:
+                    if head.replace(self._sent or b"", b"").strip(b"\x00\x7f\r\n") == b"\x15":
+                        raise MeterError("nak", "meter answered the option select with NAK")
+                    if reader.junk:
+                        # bytes, but no STX: a meter talking at another rate, line noise
+                        raise MeterError("garbage", "no data message, %d bytes without STX" % reader.junk)
                     raise MeterError("timeout", "no data message")
                 raise MeterError("truncated", "data message stopped after %d bytes" % total)
             if total == 0 and len(chunk) <= 2 and chunk.find(b"\x15") >= 0:
                 # a lone NAK, not line noise that happens to hold one
                 raise MeterError("nak", "meter answered the option select with NAK")
+            if len(head) < HEAD_MAX and reader.state == reader.WAIT and not reader.blocks:
+                head += chunk[:HEAD_MAX - len(head)]
             total += len(chunk)
             if total > MAX_READOUT_BYTES:
                 raise MeterError("too_long", "readout longer than %d bytes" % MAX_READOUT_BYTES)
@@ -183,7 +214,12 @@ class MeterSession:
                 if not reader.block_ok:
                     sink.drop()
                     raise MeterError("bcc", "BCC of the data message does not match")
+                err = sink.error_message()
+                if err is not None:
+                    sink.drop()
+                    raise MeterError("refused", "meter sent the error message (%s)" % err)
                 sink.commit()
+                self.bad_lines = sink.bad_lines + reader.long_lines
                 return reader
             # a partial block: ACK for the next one, NAK to have it again
             await asyncio.sleep_ms(self.ident.min_reaction_ms)
@@ -228,7 +264,11 @@ class MeterSession:
             window = B0_PROBE_MS if learned is None else learned
         t0 = time.ticks_ms()
         try:
-            await self.port.recv(window, self.gap_ms(meter), until=_all)
+            got = await self.port.recv(window, self.gap_ms(meter), until=iec.message_end)
+            if got == iec.BREAK:
+                # our own B0, heard back on an echoing line: the meter's answer may follow
+                left = window - time.ticks_diff(time.ticks_ms(), t0)
+                await self.port.recv(max(left, 1), self.gap_ms(meter), until=_all)
             await self._drain(50)
             if learned is None:
                 self.b0_wait[mid] = time.ticks_diff(time.ticks_ms(), t0) + 50
@@ -247,12 +287,34 @@ class MeterSession:
                   self.rate_cap.get(mid, 19200))
         if select is None:
             select = iecdata.Selector(meter.get("obis"))
-        mode = iec.SHORT_READOUT if meter.get("readout", "short") == "short" else iec.READOUT
+        short = meter.get("readout", "short") == "short" and self.no_short.get(mid, 0) < NO_SHORT_MAX
+        mode = iec.SHORT_READOUT if short else iec.READOUT
+        may_fall_back = short
+        fell_back = False
         switch_fails = 0
         while True:
             try:
-                return await self._attempt(meter, select, mode, cap)
+                values = await self._attempt(meter, select, mode, cap, may_fall_back)
+                if fell_back:
+                    self.no_short[mid] = self.no_short.get(mid, 0) + strikes
+                elif mode == iec.SHORT_READOUT and mid in self.no_short:
+                    del self.no_short[mid]
+                return values
             except MeterError as e:
+                if e.kind in ("no_short", "short_quiet"):
+                    # the short readout (mode 6) is a Turkish addition: other meters refuse
+                    # it or keep quiet.  They give the full readout (mode 0): a meter that
+                    # refused it (NAK, error message), or kept quiet twice in a row while the
+                    # full readout worked, is read in full from then on
+                    strikes = NO_SHORT_MAX if e.kind == "no_short" else 1
+                    may_fall_back = False
+                    fell_back = True
+                    mode = iec.READOUT
+                    continue
+                if e.kind == "switch" and fell_back:
+                    # silent in both modes: the rate, not the mode, was wrong
+                    fell_back = False
+                    mode = iec.SHORT_READOUT
                 if e.kind == "switch":
                     # one rate lower, then the sign-on rate: a meter that ignores the
                     # switch costs two attempts, not one per rate
@@ -273,7 +335,7 @@ class MeterSession:
                 lower = r
         return lower
 
-    async def _attempt(self, meter, select, mode, cap):
+    async def _attempt(self, meter, select, mode, cap, may_fall_back=False):
         sink = Collector(select)
         deadline = time.ticks_add(time.ticks_ms(), meter.get("session_timeout_ms", 120000))
         port = self.port
@@ -290,7 +352,10 @@ class MeterSession:
             except MeterError as e:
                 self._led("error", True)
                 switched = rate != self.sign_on
-                if switched and e.kind in ("garbage", "timeout", "truncated"):
+                if may_fall_back and self.ident is not None and e.kind in NO_SHORT:
+                    e = MeterError("short_quiet" if e.kind == "timeout" else "no_short",
+                                   "no short readout (%s)" % e)
+                elif switched and e.kind in ("garbage", "timeout", "truncated"):
                     await self._drain(meter["char_timeout_ms"] + self._latency_ms(self.sign_on))
                     e = MeterError("switch", "no readable answer at %d Bd (%s)" % (rate, e), rate)
                 if self.bus or switched:

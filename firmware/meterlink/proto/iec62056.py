@@ -110,18 +110,38 @@ class Ident:
         return "Ident(%s)" % self.text
 
 
+def is_noise(data, end=None):
+    """Only what a meter's UART sends while it wakes up: NUL, DEL, 0xFF, CR, LF, blanks."""
+    if end is None:
+        end = len(data)
+    for i in range(end):
+        if data[i] not in (0x00, 0x7F, 0xFF, CR, LF, 0x20):
+            return False
+    return True
+
+
+def ident_start(line):
+    """Index of the '/' that starts an identification, past the wake-up noise some meters
+    send first (NUL, DEL, a stray CR LF); -1 when there is none or other bytes come first."""
+    k = line.find(b"/")
+    return k if k >= 0 and is_noise(line, k) else -1
+
+
 def parse_ident(line):
-    """Parse an identification line (bytes, with or without CR LF) into an Ident."""
+    """Parse an identification line (bytes, with or without CR LF) into an Ident; bytes
+    before its '/' (wake-up noise) are skipped."""
     n = len(line)
     while n and line[n - 1] in (CR, LF):
         n -= 1
-    if n < 5 or line[0] != 0x2F:
+    s = ident_start(line)
+    if s < 0 or n - s < 5:
         raise IecError("identification must start with '/' and hold at least 4 characters")
-    for i in range(n):
+    for i in range(s, n):
         c = line[i]
         if c < 0x20 or c > 0x7E:
             raise IecError("identification holds a non-printable byte 0x%02x" % c)
-    text = bytes(line[:n]).decode()
+    text = bytes(line[s:n]).decode()
+    n = len(text)
     flag = text[1:4]
     if not flag.isalpha():
         raise IecError("manufacturer flag must be 3 letters: %r" % flag)
@@ -210,8 +230,8 @@ def parse_command(frame):
     raise IecError("command %s: STX or ETX expected after it" % cmd)
 
 
-def _is_value_text(text):
-    # numbers, dates, times and ranges; an error text holds letters and never a '*' unit
+def is_value_text(text):
+    """Numbers, dates, times and ranges; an error text holds letters and never a '*' unit."""
     if "*" in text:
         return True
     for c in text:
@@ -240,6 +260,6 @@ def parse_answer(frame):
             text = payload[1:-1].decode()
         except UnicodeError:
             raise IecError("answer holds non-ASCII bytes")
-        if text and not _is_value_text(text):
+        if text and not is_value_text(text):
             return "error", text
     return "data", payload

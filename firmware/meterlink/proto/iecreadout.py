@@ -7,7 +7,7 @@ except ImportError:          # CPython (host tools)
         return x
 
 from meterlink.proto import iecdata
-from meterlink.proto.iec62056 import CR, EOT, ETX, LF, IecError
+from meterlink.proto.iec62056 import CR, EOT, ETX, LF, IecError, is_value_text
 
 
 class BlockReader:
@@ -140,6 +140,8 @@ class Collector:
         self.units = {}
         self.lines = 0
         self.bad_lines = 0
+        self.sets = 0
+        self.first_bare = None      # the value of a first data set without an address
         self.ended = False
 
     def line(self, line):
@@ -150,6 +152,9 @@ class Collector:
             self.bad_lines += 1
             return
         for address, index, value, unit in sets:
+            self.sets += 1
+            if self.sets == 1 and not address:
+                self.first_bare = value
             c = iecdata.code(address)
             if c.startswith("97."):
                 for k, u in iecdata.unit_announcement(value).items():
@@ -160,6 +165,13 @@ class Collector:
                 self._staged[key if index == 1 else "%s#%d" % (key, index)] = (value, unit)
         if ended:
             self.ended = True
+
+    def error_message(self):
+        """The text of an error message `(ERROR)` sent instead of the data, else None."""
+        v = self.first_bare
+        if self.sets == 1 and v and not is_value_text(v):
+            return v
+        return None
 
     def commit(self):
         self.values.update(self._staged)

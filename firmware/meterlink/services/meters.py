@@ -33,11 +33,12 @@ class MeterState:
         self.last_error = None
         self.last_read = None       # UTC seconds of the last good readout
         self.ident = None
+        self.bad_lines = 0          # data lines of the last readout that did not parse
 
     def status(self):
         return {"reads": self.reads, "errors": self.errors, "consecutive": self.consecutive,
                 "last_error": self.last_error, "last_read": self.last_read,
-                "ident": self.ident, "kinds": dict(self.error_kinds)}
+                "ident": self.ident, "kinds": dict(self.error_kinds), "bad_lines": self.bad_lines}
 
 
 class PortPoller:
@@ -117,6 +118,7 @@ class PortPoller:
         st.consecutive = 0
         st.last_read = clock.now()
         st.ident = self.session.ident.text if self.session.ident else None
+        st.bad_lines = self.session.bad_lines
         self.app.readings.put("meter:" + st.id, clock.now(), clock.valid(), values)
         return True
 

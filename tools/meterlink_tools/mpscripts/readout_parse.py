@@ -41,9 +41,9 @@ def main(path):
     with open(path, "rb") as f:
         data = f.read()
     i = 0
-    if data[:1] == b"/":
-        k = data.find(b"\n")
-        k = len(data) if k < 0 else k + 1
+    k = data.find(b"\n")
+    k = len(data) if k < 0 else k + 1
+    if iec.ident_start(data[:k]) >= 0:      # the identification, maybe behind wake-up noise
         try:
             d = iec.parse_ident(data[:k])
             out({"ident": {"text": d.text, "flag": d.flag, "mode": d.mode, "baud": d.baud,

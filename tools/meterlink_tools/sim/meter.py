@@ -4,6 +4,11 @@ An `IecMeter` answers `/?address!` with its identification, switches to the rate
 select names (optical/RS-232: from 300 Bd; RS-485: a fixed rate), sends its full or short
 readout (whole or in partial blocks), serves programming mode (P0, P1, R1/R2, B0) and, on
 RS-485, the TEDAS-2023 `/@!` serial discovery.  Faults: see FAULTS.
+
+Field habits (keyword arguments): `wake_noise` (bytes before the identification, e.g. NUL
+and DEL while the meter's UART wakes up), `eol` ("\n": LF-only line ends), `short_readout`
+(False: mode 6 is unknown to the meter, as to non-Turkish meters) with `unknown_mode` (how it
+answers a mode it does not know: "nak", "silent", or "error" for an `(ERROR)` message).
 """
 import random
 import zlib
@@ -14,7 +19,9 @@ from .wire import Device, LineSettings
 
 SOH, STX, ETX, EOT, ACK, NAK = 0x01, 0x02, 0x03, 0x04, 0x06, 0x15
 C_RATES = (300, 600, 1200, 2400, 4800, 9600, 19200)
-FAULTS = ("silent", "bad_bcc", "garbage", "nak", "truncated", "slow", "ignore_switch")
+# parity: one character of the readout arrives with a flipped bit (the BCC is the sent one's)
+FAULTS = ("silent", "bad_bcc", "garbage", "nak", "truncated", "slow", "ignore_switch", "parity")
+UNKNOWN_MODE = ("nak", "silent", "error")
 
 
 def address_matches(asked, flag, serial):
@@ -33,7 +40,8 @@ class IecMeter(Discoverable, Device):
     def __init__(self, brand="makel", serial="12345678", *, bus=False, line_baud=None,
                  offered=None, reaction_ms=200, fault=None, fault_sessions=None, slow_ms=2600,
                  block_size=None, password="00000000", discoverable=False, registers=None,
-                 accept_lower=True, b0_reply=None, inactivity_s=60, seed=None, name=None):
+                 accept_lower=True, b0_reply=None, inactivity_s=60, seed=None, name=None,
+                 wake_noise=b"", eol="\r\n", short_readout=True, unknown_mode="nak"):
         self.profile = Profile(brand)
         self.serial = serial
         self.flag = self.profile.flag
@@ -53,6 +61,12 @@ class IecMeter(Discoverable, Device):
         self.registers = dict(registers or {})
         self.accept_lower = accept_lower
         self.b0_reply = b0_reply
+        self.wake_noise = bytes(wake_noise)
+        self.eol = eol
+        self.modes = "016" if short_readout else "01"
+        if unknown_mode not in UNKNOWN_MODE:
+            raise ValueError("unknown_mode: one of %s" % (UNKNOWN_MODE,))
+        self.unknown_mode = unknown_mode
         self.inactivity_us = inactivity_s * 1_000_000
         # (crc32, not hash(): str hashes change from one Python process to the next)
         self.rng = random.Random(seed if seed is not None else zlib.crc32(serial.encode()))
@@ -210,7 +224,7 @@ class IecMeter(Discoverable, Device):
             return
         self.state = "wait_ack"
         self.stats["idents"] += 1
-        self._later(t_us + self._react_us(), self.ident_line)
+        self._later(t_us + self._react_us(), self.wake_noise + self.ident_line)
 
     def _on_option(self, z, y, t_us):
         if self.state != "wait_ack" or t_us - self.last_rx_us > self.inactivity_us:
@@ -229,18 +243,24 @@ class IecMeter(Discoverable, Device):
         self.stats["rates"].append(rate)
         self._log("option", "%s %s at %d" % (z, y, rate))
         at = t_us + self._react_us()
-        if y == "1":
+        if y not in self.modes:
+            self._log("unknown_mode", y)
+            if self.unknown_mode == "nak":
+                self._later(at, bytes([NAK]), self._back_to_start)
+            elif self.unknown_mode == "error":
+                self._later(at, self._frame(b"\x02(ERROR)"), self._back_to_start)
+            else:
+                self._back_to_start()
+        elif y == "1":
             self.state = "prog"
             self._later(at, self._frame(b"\x01P0\x02(%s)" % self.serial.encode()))
-        elif y in ("0", "6"):
+        else:
             lines = self.profile.data_lines(self.serial, short=(y == "6"), registers=self.registers)
             self._send_readout(lines, at)
-        else:
-            self._later(at, bytes([NAK]), self._back_to_start)
 
     def _send_readout(self, lines, at):
         if self.block_size:
-            self._blocks = blocks(lines, self.block_size, self.profile.glued)
+            self._blocks = blocks(lines, self.block_size, self.profile.glued, self.eol)
             self._block_i = 0
             self._block_naks = 0
             self.state = "blocks"
@@ -249,9 +269,14 @@ class IecMeter(Discoverable, Device):
                 first = first[:-1] + bytes([(first[-1] ^ 0x11) & 0x7F])
             self._later(at, first)
             return
-        msg = data_message(lines, self.profile.glued)
+        msg = data_message(lines, self.profile.glued, self.eol)
         if self._faulty("bad_bcc"):
             msg = msg[:-1] + bytes([(msg[-1] ^ 0x11) & 0x7F])
+        elif self._faulty("parity"):
+            # a digit of the first energy register, one bit off (e.g. 2 -> 3)
+            k = msg.find(b"1.8.0(")
+            k = k + 7 if k >= 0 else len(msg) // 2
+            msg = msg[:k] + bytes([msg[k] ^ 0x01]) + msg[k + 1:]
         elif self._faulty("truncated"):
             msg = msg[:len(msg) // 2]
         self.state = "sending"

@@ -64,19 +64,20 @@ def frame_bcc(body):
     return x & 0x7F
 
 
-def data_message(lines, glued=False):
-    """STX lines ! CR LF ETX BCC (bytes) as a meter sends a readout."""
+def data_message(lines, glued=False, eol="\r\n"):
+    """STX lines ! CR LF ETX BCC (bytes) as a meter sends a readout (eol: the line end;
+    some meters end their lines with LF alone)."""
     if glued and lines:
-        text = "\r\n".join(lines) + "!\r\n"
+        text = eol.join(lines) + "!" + eol
     else:
-        text = "".join(ln + "\r\n" for ln in lines) + "!\r\n"
+        text = "".join(ln + eol for ln in lines) + "!" + eol
     body = text.encode("ascii") + b"\x03"
     return b"\x02" + body + bytes([frame_bcc(body)])
 
 
-def blocks(lines, size, glued=False):
+def blocks(lines, size, glued=False, eol="\r\n"):
     """The same data as partial blocks of about `size` bytes: STX part EOT BCC ... ETX BCC."""
-    whole = data_message(lines, glued)[1:-2]
+    whole = data_message(lines, glued, eol)[1:-2]
     parts = [whole[i:i + size] for i in range(0, len(whole), size)] or [b""]
     out = []
     for i, part in enumerate(parts):
