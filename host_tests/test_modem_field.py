@@ -77,3 +77,12 @@ def test_cgev_of_another_context_keeps_the_session(tmp_path, server):
     assert len(opens) == 2                                     # at the start, after cid 1
     assert run.step("status")["status"]["state"] == "online"
     assert run.step("post").get("status") == 200
+
+
+def test_sim800_session_timeout_below_the_firmware_wait(tmp_path, server):
+    """SIM800's own HTTP session timeout (120 s by default) is set below the firmware's
+    http_timeout_s, so the modem reports +HTTPACTION before the firmware gives up on it."""
+    run = run_modem(tmp_path, ["online:120", "post:n10"], model="sim800", server=server,
+                    config={"modem": {"http_timeout_s": 60}})
+    assert run.step("post").get("status") == 200
+    assert run.commands('AT+HTTPPARA="TIMEOUT",50'), run.commands("AT+HTTPPARA")

@@ -146,7 +146,8 @@ def post_steps(model, action_urc, body_len, extra=(), action_ms=20):
     then `extra`."""
     steps = [("AT+HTTPTERM", b"\r\nERROR\r\n"), ("AT+HTTPINIT", OK)]
     if model == "sim800":
-        steps.append(('AT+HTTPPARA="CID"', OK))
+        # an older firmware without the session TIMEOUT parameter: its ERROR changes nothing
+        steps += [('AT+HTTPPARA="CID"', OK), ('AT+HTTPPARA="TIMEOUT"', b"\r\nERROR\r\n")]
     steps += [('AT+HTTPPARA="URL"', OK), ('AT+HTTPPARA="CONTENT"', OK),
               ("AT+HTTPDATA=%d," % body_len,
                {"answer": b"\r\nDOWNLOAD", "download": body_len, "then": OK}),

@@ -103,7 +103,7 @@ class Adapter:
         outside its HTTP stack, or a failed lookup)."""
         return None
 
-    async def _http_setup(self):
+    async def _http_setup(self, timeout_ms):
         pass
 
     async def http_post(self, url, body, content_type, timeout_ms, into=None):
@@ -116,7 +116,7 @@ class Adapter:
         await at.cmd("AT+HTTPINIT", timeout_ms=10000)
         term = True
         try:
-            await self._http_setup()
+            await self._http_setup(timeout_ms)
             await at.cmd('AT+HTTPPARA="URL","%s"' % url)
             await at.cmd('AT+HTTPPARA="CONTENT","%s"' % content_type)
             send_ms = 5000 + len(body) * 2 // 10       # ~10 x the line time at 115200

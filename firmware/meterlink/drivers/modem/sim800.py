@@ -56,8 +56,13 @@ class Sim800(Adapter):
     async def close_data(self):
         await self.at.cmd("AT+SAPBR=0,1", timeout_ms=65000, check=False)
 
-    async def _http_setup(self):
+    async def _http_setup(self, timeout_ms):
         await self.at.cmd('AT+HTTPPARA="CID",1')
+        # its own session timeout (120 s by default, 30-1000 s) below ours, so it reports
+        # +HTTPACTION before we give up and no late answer arrives in the next session; older
+        # firmware that does not know the parameter says ERROR, which changes nothing
+        s = max(30, timeout_ms // 1000 - 10)
+        await self.at.cmd('AT+HTTPPARA="TIMEOUT",%d' % s, check=False)
 
     async def _http_read(self, length, into=None):
         sink = self._sink(length, into)
