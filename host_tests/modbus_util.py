@@ -57,11 +57,13 @@ def results(boot, tag="R"):
     return [json.loads(line[len(tag) + 1:]) for line in boot.output if line.startswith(tag + " ")]
 
 
-def run_ops(tmp_path, devices, ops, late_de=False):
+def run_ops(tmp_path, devices, ops, late_de=False, echo=False):
     """Run mp_scripts/modbus_ops.py against `devices` (callables bus -> device, or devices);
-    returns (results, bus, host board, boot)."""
+    echo: the master's adapter hears its own requests (local echo).
+    Returns (results, bus, host board, boot)."""
     async def go(master):
         bus = Bus(master)
+        bus.medium.echo = echo
         for d in devices:
             bus.attach(d)
         args = [json.dumps(ops)] + (["late-de"] if late_de else [])
@@ -75,7 +77,7 @@ def run_ops(tmp_path, devices, ops, late_de=False):
 
 
 def run_poller(tmp_path, devices, entries, seconds, extra_args=(), heapsize="512K", heap_probe=False,
-               cfg=None):
+               cfg=None, echo=False):
     """Run the app with only the Modbus poller (mp_scripts/modbus_poll.py) for `seconds` of
     virtual time; returns (readings, status, bus, host board)."""
     doc = {"modbus": entries, "watchdog": {"start_delay_s": 3600}}
@@ -83,6 +85,7 @@ def run_poller(tmp_path, devices, entries, seconds, extra_args=(), heapsize="512
 
     async def go(master):
         bus = Bus(master)
+        bus.medium.echo = echo
         for d in devices:
             bus.attach(d)
         hb, boot = await bus.run_script(tmp_path, "modbus_poll.py", [str(seconds)] + list(extra_args),

@@ -1,6 +1,6 @@
 # Host board script: Modbus transactions with RtuMaster on the RS-485 port, one per operation
 # in the first script argument (JSON list); prints "R <json>" per operation.
-#   {"op": "read", "unit", "fc", "addr", "count", "line": "9600 8N1", "timeout", "retries"}
+#   {"op": "read", "unit", "fc", "addr", "count", "line": "9600 8N1", "timeout", "retries", "gap"}
 #   {"op": "write", "unit", "addr", "values", "line"}
 #   {"op": "raw", "line": "9600 7E1", "send": "text", "first_ms", "gap_ms"}  (another protocol)
 #   {"op": "sleep", "ms"}
@@ -49,7 +49,7 @@ async def main():
             if op["op"] == "read":
                 data = await m.read(op["unit"], op.get("fc", 3), op["addr"], op["count"],
                                     line_of(op.get("line", "9600 8N1")), op.get("timeout", 1000),
-                                    op.get("retries", 1))
+                                    op.get("retries", 1), op.get("gap", 0))
                 r["data"] = "".join("%02x" % b for b in data)
             elif op["op"] == "write":
                 await m.write(op["unit"], op["addr"], op["values"], line_of(op.get("line", "9600 8N1")))
@@ -73,7 +73,7 @@ async def main():
         r["ms"] = time.ticks_diff(time.ticks_ms(), t0)
         r["t"] = time.ticks_ms()
         print("R", json.dumps(r))
-    print("STATS", json.dumps({"stray": m.stray, "transactions": m.transactions}))
+    print("STATS", json.dumps({"stray": m.stray, "transactions": m.transactions, "echoes": m.echoes}))
 
 
 asyncio.run(main())

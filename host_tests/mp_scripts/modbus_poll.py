@@ -72,10 +72,12 @@ async def main():
     task.cancel()
     status = {}
     for port, p in getattr(app, "modbus", {}).items():
-        status[port] = {"stray": p.master.stray, "transactions": p.master.transactions}
+        status[port] = {"stray": p.master.stray, "transactions": p.master.transactions,
+                        "echoes": p.master.echoes}
         for i in range(p.n):         # one line each: 247 devices in one JSON text would not fit
             print("DEV", json.dumps({"port": port, "id": p.ids[i], "address": p.addr[i],
-                                     "online": p.online(i), "counts": p.counters(i)}))
+                                     "online": p.online(i), "counts": p.counters(i),
+                                     "max_regs": p.cap[i] or None}))
     status["readings"] = counted[0]
     status["meter"] = meter
     import gc

@@ -18,6 +18,56 @@ def test_integers_in_both_word_orders_and_signed():
     assert mv.raw(bytes([0x9A, 0xBC, 0x56, 0x78, 0x12, 0x34]), 0, 3, 1) == 0x123456789ABC
 
 
+def test_four_byte_orders():
+    # 0x4366199A (230.1) as each kind of device sends it
+    for order, data in ((0, b"\x43\x66\x19\x9a"), (1, b"\x19\x9a\x43\x66"),
+                        (2, b"\x66\x43\x9a\x19"), (3, b"\x9a\x19\x66\x43")):
+        assert mv.raw(data, 0, 2, order) == 0x4366199A, order
+        assert mv.value(data, 0, "f32", order, None) == "230.1", order
+    assert mv.raw(b"\x38\xff", 0, 1, 2, signed=True) == -200
+    assert mv.raw(b"\xbc\x9a\x78\x56\x34\x12", 0, 3, 3) == 0x123456789ABC
+    f = [{"key": o, "addr": 2 * i, "type": "f32", "order": o}
+         for i, o in enumerate(("abcd", "cdab", "badc", "dcba", "high_first", "low_first"))]
+    p = mbprofile.parse(_doc(f))
+    assert [x[3] for x in mbprofile.fields(p.blocks[0])] == [0, 1, 2, 3, 0, 1]
+
+
+def test_not_available_values():
+    # all ones in a u32 counter, 0x8000 in a signed word, and NaN/inf floats read as None
+    assert mv.value(b"\xff\xff\xff\xff", 0, "u32", 0, None, (0xFFFFFFFF,)) is None
+    assert mv.value(b"\xff\xff\xff\xfe", 0, "u32", 0, None, (0xFFFFFFFF,)) == 0xFFFFFFFE
+    assert mv.value(b"\xff\xff\xff\xff", 0, "u32", 0, None) == 4294967295    # a counter near its wrap
+    assert mv.value(b"\xff\xff\xff\xff", 0, "s32", 0, None) == -1
+    assert mv.value(b"\xff\xff\xff\xff", 0, "f32", 0, None) is None
+    f = [{"key": "c", "addr": 0, "type": "s16", "na": [-32768, "0x7FFF"]},
+         {"key": "e", "addr": 1, "type": "u32", "na": ["0xFFFFFFFF"], "scale": "0.1"}]
+    p = mbprofile.parse(_doc(f))
+    assert [x[7] for x in mbprofile.fields(p.blocks[0])] == [(0x8000, 0x7FFF), (0xFFFFFFFF,)]
+    out = mbprofile.decode(p.blocks[0], b"\x80\x00\xff\xff\xff\xff", {})
+    assert out == {"c": (None, None), "e": (None, None)}
+    out = mbprofile.decode(p.blocks[0], b"\x7f\xfe\x00\x00\x00\x0c", {})
+    assert out == {"c": (32766, None), "e": ("1.2", None)}
+    _bad(_doc([{"key": "x", "addr": 0, "na": [65536]}]), ["na value 65536"])
+    _bad(_doc([{"key": "x", "addr": 0, "na": 5}]), ["na must be a list"])
+    _bad(_doc([{"key": "x", "addr": 0, "na": ["zz"]}]), ["na value"])
+
+
+def test_a_block_is_read_in_parts():
+    f = [{"key": "a", "addr": 10, "type": "f32"}, {"key": "b", "addr": 12, "type": "u16"},
+         {"key": "c", "addr": 13, "type": "u32"}, {"key": "d", "addr": 15, "type": "u16"}]
+    p = mbprofile.parse(_doc(f))
+    b = p.blocks[0]
+    assert mbprofile.span(b) == (10, 6)
+    assert mbprofile.span(b, 0, 2) == (10, 3) and mbprofile.span(b, 2, 4) == (13, 3)
+    assert mbprofile.span(b, 3, 4) == (15, 1)
+    out = mbprofile.decode(b, b"\x00\x00\x00\x07\x00\x09", {}, 2, 4)
+    assert out == {"c": (7, None), "d": (9, None)}
+    # bits: span in coils, data bits from the part's first coil
+    p = mbprofile.parse(_doc([{"key": "x", "addr": 3, "fc": 1}, {"key": "y", "addr": 9, "fc": 1}], max_gap=10))
+    assert mbprofile.span(p.blocks[0], 1, 2) == (9, 1)
+    assert mbprofile.decode(p.blocks[0], b"\x01", {}, 1, 2) == {"y": (1, None)}
+
+
 def test_scaling_is_exact_decimal_text():
     assert mv.value(bytes([0x08, 0xFC]), 0, "u16", 0, mv.parse_scale("0.1")) == "230.0"   # 2300
     assert mv.value(bytes([0xFF, 0x38]), 0, "s16", 0, mv.parse_scale("0.001")) == "-0.200"
@@ -105,12 +155,12 @@ def test_relay_steps_and_alarm_flags_are_decoded():
     assert out["alarm_overcurrent"] == (1, None) and out["alarm_undervoltage"] == (0, None)
 
 
-def test_units_are_kept_and_nan_is_left_out():
+def test_units_are_kept_and_nan_reads_as_invalid():
     f = [{"key": "voltage_l1", "addr": 0, "type": "f32", "unit": "V"},
          {"key": "frequency", "addr": 2, "type": "u16", "scale": "0.01", "unit": "Hz"}]
     p = mbprofile.parse(_doc(f))
     out = mbprofile.decode(p.blocks[0], bytes([0x7F, 0xC0, 0, 0, 0x13, 0x88]), {})
-    assert out == {"frequency": ("50.00", "Hz")}
+    assert out == {"voltage_l1": (None, "V"), "frequency": ("50.00", "Hz")}
 
 
 def _bad(doc, words):
@@ -175,6 +225,10 @@ def test_config_check_names_every_problem():
     many.append({"id": "Z", "address": 1, "profile": "p", "port": "b"})
     assert any("already" in e for e in mbconfig.check_modbus(many, ["p"]))
     assert mbconfig.check_modbus({"id": 1}, ["p"]) == ["modbus: must be a list of devices"]
+    errs = mbconfig.check_modbus([{"id": "G", "address": 1, "profile": "p", "gap_ms": 5000},
+                                  {"id": "H", "address": 0, "profile": "p", "gap_ms": 10}], ["p"])
+    assert errs == ["modbus[0] (G): gap_ms must be 0..2000 (silence before each request)",
+                    "modbus[1] (H): address must be 1..247, not 0"]
 
 
 def test_profiles_shipped_all_compile():

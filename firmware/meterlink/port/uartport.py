@@ -132,21 +132,26 @@ class UartPort:
             raise asyncio.TimeoutError
         return await asyncio.wait_for_ms(self._sr.read(256), timeout_ms)
 
-    async def recv(self, first_ms, gap_ms, until=None, limit=4096, on_first=None):
+    async def recv(self, first_ms, gap_ms, until=None, limit=4096, on_first=None, hold_ms=0):
         """Receive one answer.
 
         first_ms: how long to wait for its first byte (PortTimeout if nothing comes);
         gap_ms: the answer has ended when the line stays silent this long;
         until(buf) -> end index or -1: the answer is complete at that index (the rest stays
-        buffered for the next call);  limit: the most bytes to take.
+        buffered for the next call); -2: an answer has begun and its rest is worth waiting
+        for, up to hold_ms after the first -2, however long the line is silent meanwhile
+        (devices and gateways that pause inside an answer);  limit: the most bytes to take.
         Returns the bytes; a gap or the limit ends an incomplete answer without an error,
         so the caller's parser decides what it is.
         """
         buf = bytearray()
         deadline = time.ticks_add(time.ticks_ms(), first_ms)
+        hold = None
         while True:
             if buf:
                 wait = gap_ms
+                if hold is not None:
+                    wait = max(wait, time.ticks_diff(hold, time.ticks_ms()))
             else:
                 wait = time.ticks_diff(deadline, time.ticks_ms())
             try:
@@ -163,7 +168,10 @@ class UartPort:
             self.rx_bytes += len(chunk)
             if until is not None:
                 end = until(buf)
-                if end >= 0:
+                if end == -2:
+                    if hold is None:
+                        hold = time.ticks_add(time.ticks_ms(), hold_ms)
+                elif end >= 0:
                     if end < len(buf):
                         self._push_back(buf[end:])
                     return bytes(buf[:end])

@@ -49,6 +49,7 @@ MODBUS = {
     "period_s": ("?", ("int", 1, 86400)),
     "timeout_ms": ("int", 1, 60000),
     "retries": ("int", 0, 10),
+    "gap_ms": ("int", 0, 2000),
 }
 MODBUS_REQUIRED = ("id", "address", "profile")
 TOP = {

@@ -68,6 +68,8 @@ def problems(entries, profile_names, port_names=None):
             errs.append((i, "%s: timeout_ms must be 20..10000" % where))
         if not _is_int(entry(e, "retries"), 0, 5):
             errs.append((i, "%s: retries must be 0..5" % where))
+        if not _is_int(entry(e, "gap_ms"), 0, 2000):
+            errs.append((i, "%s: gap_ms must be 0..2000 (silence before each request)" % where))
     for port, n in per_port.items():
         if n > MAX_DEVICES:
             errs.append((-1, "modbus: %d devices on %s, at most %d" % (n, port, MAX_DEVICES)))

@@ -6,7 +6,7 @@ PARITIES = {"N": None, "E": 0, "O": 1}     # machine.UART parity values
 
 # what an entry may leave out
 ENTRY_DEFAULTS = {"port": "rs485", "line": "9600 8N1", "period_s": None,
-                  "timeout_ms": 1000, "retries": 1}
+                  "timeout_ms": 1000, "retries": 1, "gap_ms": 0}
 
 
 def parse_line(text):

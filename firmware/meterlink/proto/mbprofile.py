@@ -4,7 +4,8 @@ from meterlink.proto import mbvalue as mv
 
 MAX_REGS = 125          # registers in one read (Modbus application protocol, FC 03/04)
 MAX_BITS = 2000         # coils or discrete inputs in one read (FC 01/02)
-ORDERS = {"high_first": mv.HIGH_FIRST, "low_first": mv.LOW_FIRST}
+# word/byte orders by name; the letters name a float32's bytes, most significant = A
+ORDERS = {"high_first": 0, "low_first": 1, "abcd": 0, "cdab": 1, "badc": 2, "dcba": 3}
 
 
 class ProfileError(ValueError):
@@ -13,15 +14,16 @@ class ProfileError(ValueError):
 
 TYPE_NAMES = ("u16", "s16", "u32", "s32", "f32", "u48", "u64", "s64", "bit")
 _NONE = 255
+W = 8                   # bytes per field in a block's desc
 
 
 class Profile:
     """A compiled profile: `blocks` is a list of (fc, start, count, keys, desc, tables), one
-    read request each.  keys holds the fields' reading keys; desc 7 bytes per field: byte
+    read request each.  keys holds the fields' reading keys; desc W bytes per field: byte
     offset (bit offset for FC 01/02, 2 bytes), type index in TYPE_NAMES, word order, and the
-    indexes of its scale, unit and bit decoder in tables = (scales, units, bits), 255 for
-    none.  A bit decoder is ("s", count, first, key_format) or ("f", ((bit, key), ...)).
-    Packed so because a relay's hundred fields would otherwise cost ~80 bytes each."""
+    indexes of its scale, unit, bit decoder and not-available values in tables = (scales,
+    units, bits, nas), 255 for none.  A bit decoder is ("s", count, first, key_format) or
+    ("f", ((bit, key), ...)); not-available values a tuple of raw integers.  Packed so because a relay's hundred fields would otherwise cost ~80 bytes each."""
 
     def __init__(self, name, blocks):
         self.name = name
@@ -35,12 +37,13 @@ class Profile:
 
 
 def fields(block):
-    """The fields of a block as (key, offset, type, order, scale, unit, bits) tuples."""
+    """The fields of a block as (key, offset, type, order, scale, unit, bits, na) tuples."""
     keys, desc, tables = block[3], block[4], block[5]
     for i, key in enumerate(keys):
-        j = 7 * i
+        j = W * i
         yield (key, (desc[j] << 8) | desc[j + 1], TYPE_NAMES[desc[j + 2]], desc[j + 3],
-               _get(tables[0], desc[j + 4]), _get(tables[1], desc[j + 5]), _get(tables[2], desc[j + 6]))
+               _get(tables[0], desc[j + 4]), _get(tables[1], desc[j + 5]), _get(tables[2], desc[j + 6]),
+               _get(tables[3], desc[j + 7]))
 
 
 def _get(table, i):
@@ -117,7 +120,7 @@ def _field(where, f, dfc, dorder, units):
         _err(where, "registers beyond 65535")
     order = f.get("order", dorder)
     if order not in ORDERS:
-        _err(where, "order must be high_first or low_first")
+        _err(where, "order must be high_first (abcd), low_first (cdab), badc or dcba")
     dec = _int(where, f.get("decimals", 3), 0, 9, "decimals")
     try:
         scale = mv.parse_scale(f.get("scale"), dec)
@@ -131,7 +134,29 @@ def _field(where, f, dfc, dorder, units):
             _err(where, "unit must be text")
         unit = units.setdefault(unit, unit)
     bits = _bits(where, f, typ)
-    return fc, addr, n, (key, 0, typ, ORDERS[order], scale, unit, bits)
+    na = _na(where, f.get("na"), typ, n)
+    return fc, addr, n, (key, 0, typ, ORDERS[order], scale, unit, bits, na)
+
+
+def _na(where, spec, typ, n):
+    """A field's not-available values: a list of raw values (integers, negative ones in two's
+    complement of the field's width, or hex text '0x8000') -> tuple of unsigned integers."""
+    if spec is None:
+        return None
+    if typ == "bit" or not isinstance(spec, list) or not spec:
+        _err(where, "na must be a list of raw register values, e.g. [65535] or [\"0x8000\"]")
+    width = 16 * n
+    out = []
+    for v in spec:
+        if isinstance(v, str):
+            try:
+                v = int(v, 16) if v.lower().startswith("0x") else int(v)
+            except ValueError:
+                v = None
+        if not isinstance(v, int) or isinstance(v, bool) or not -(1 << (width - 1)) <= v < (1 << width):
+            _err(where, "na value %r does not fit %s" % (v, typ))
+        out.append(v & ((1 << width) - 1))
+    return tuple(out)
 
 
 def parse(doc, name=None):
@@ -188,18 +213,19 @@ def _plan(parsed, gap, most):
             cur = [fc, addr, addr + n, []]
             spans.append(cur)
         cur[3].append((addr, fld))
-    scales, units, bits = [], [], []
-    tables = (scales, units, bits)
+    scales, units, bits, nas = [], [], [], []
+    tables = (scales, units, bits, nas)
     out = []
     for fc, start, end, members in spans:
-        desc = bytearray(7 * len(members))
+        desc = bytearray(W * len(members))
         keys = []
         for j, (addr, fld) in enumerate(members):
-            key, _, typ, order, scale, unit, bdec = fld
+            key, _, typ, order, scale, unit, bdec, na = fld
             off = addr - start if fc < 3 else 2 * (addr - start)
             keys.append(key)
-            desc[7 * j:7 * j + 7] = bytes((off >> 8, off & 0xFF, TYPE_NAMES.index(typ), order,
-                                           _index(scales, scale), _index(units, unit), _index(bits, bdec)))
+            desc[W * j:W * j + W] = bytes((off >> 8, off & 0xFF, TYPE_NAMES.index(typ), order,
+                                           _index(scales, scale), _index(units, unit), _index(bits, bdec),
+                                           _index(nas, na)))
         out.append((fc, start, end - start, tuple(keys), bytes(desc), tables))
     return out
 
@@ -214,26 +240,48 @@ def _index(table, v):
     return table.index(v)
 
 
-def decode(block, data, out):
-    """Add the readings of one block's answer (its data bytes, without the byte count) to
-    `out` as {key: (value, unit)}; a float that is NaN or infinite gives no reading."""
+def span(block, lo=0, hi=None):
+    """(first address, count) of the read covering fields lo..hi-1 of a block (registers, or
+    bits for FC 01/02); for a block read in parts."""
+    desc = block[4]
+    if hi is None:
+        hi = len(block[3])
+    base = (desc[W * lo] << 8) | desc[W * lo + 1]
+    end = base
+    for j in range(W * lo, W * hi, W):
+        t = desc[j + 2]
+        e = ((desc[j] << 8) | desc[j + 1]) + (1 if t == 8 else 2 * mv.TYPES[TYPE_NAMES[t]][0])
+        if e > end:
+            end = e
+    if block[0] < 3:
+        return block[1] + base, end - base
+    return block[1] + base // 2, (end - base) // 2
+
+
+def decode(block, data, out, lo=0, hi=None):
+    """Add the readings of fields lo..hi-1 of a block (all by default) to `out` as {key:
+    (value, unit)}; `data` is the answer's data bytes (without the byte count) of the read
+    `span(block, lo, hi)` gives.  A field the device marks as not available (a float that is
+    NaN or infinite, a raw value in the field's `na` list) reads (None, unit): invalid, and
+    its steps or flags are left out."""
     keys, desc, tables = block[3], block[4], block[5]
-    scales, units, bitdecs = tables
-    for i in range(len(keys)):
-        j = 7 * i
-        off = (desc[j] << 8) | desc[j + 1]
+    scales, units, bitdecs, nas = tables
+    if hi is None:
+        hi = len(keys)
+    base = (desc[W * lo] << 8) | desc[W * lo + 1]
+    for i in range(lo, hi):
+        j = W * i
+        off = ((desc[j] << 8) | desc[j + 1]) - base
         t = desc[j + 2]
         if t == 8:
             out[keys[i]] = ((data[off >> 3] >> (off & 7)) & 1, None)
             continue
         typ = TYPE_NAMES[t]
         order = desc[j + 3]
-        v = mv.value(data, off, typ, order, _get(scales, desc[j + 4]))
-        if v is None:
-            continue
+        v = mv.value(data, off, typ, order, _get(scales, desc[j + 4]), _get(nas, desc[j + 7]))
         out[keys[i]] = (v, _get(units, desc[j + 5]))
         bits = _get(bitdecs, desc[j + 6])
-        if bits is None:
+        if bits is None or v is None:
             continue
         mask = mv.raw(data, off, mv.TYPES[typ][0], order)
         if bits[0] == "s":

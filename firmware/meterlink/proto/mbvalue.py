@@ -11,8 +11,12 @@ TYPES = {
     "u64": (4, False, False), "s64": (4, True, False),
 }
 
-HIGH_FIRST = 0      # word order: the most significant register first (Modbus' own byte order)
+# Register and byte order of a multi-register value: bit 0 set = the least significant register
+# first ("word swapped"), bit 1 set = the two bytes of each register swapped.  For a float32
+# whose bytes are A B C D most significant first: ABCD 0, CDAB 1, BADC 2, DCBA 3.
+HIGH_FIRST = 0      # the most significant register first (Modbus' own order)
 LOW_FIRST = 1
+BYTES_SWAPPED = 2
 
 
 def raw(data, off, nregs, order, signed=False):
@@ -22,10 +26,12 @@ def raw(data, off, nregs, order, signed=False):
         for i in range(off, off + 2 * nregs):
             v = (v << 8) | data[i]
     else:
-        i = off + 2 * nregs - 2
-        while i >= off:
-            v = (v << 16) | (data[i] << 8) | data[i + 1]
-            i -= 2
+        for k in range(nregs):
+            i = off + 2 * (nregs - 1 - k if order & LOW_FIRST else k)
+            if order & BYTES_SWAPPED:
+                v = (v << 16) | (data[i + 1] << 8) | data[i]
+            else:
+                v = (v << 16) | (data[i] << 8) | data[i + 1]
     if signed and v >> (16 * nregs - 1):
         v -= 1 << (16 * nregs)
     return v
@@ -160,9 +166,13 @@ def f32_shortest(bits):
     return (-q if neg else q), d
 
 
-def value(data, off, typ, order, scale):
-    """One field's reading from the response `data` at byte offset `off` (None: no value)."""
+def value(data, off, typ, order, scale, na=None):
+    """One field's reading from the response `data` at byte offset `off`; None when the
+    device says it has no value: a float32 NaN or infinity, or a raw value listed in `na`
+    (the registers as unsigned integer, e.g. 0xFFFF, 0x8000)."""
     nregs, signed, isfloat = TYPES[typ]
+    if na is not None and raw(data, off, nregs, order) in na:
+        return None
     n = raw(data, off, nregs, order, signed)
     if isfloat:
         r = f32_shortest(n)

@@ -8,7 +8,7 @@ import gc
 import time
 from array import array
 
-from meterlink.drivers.modbus.errors import ExceptionResponse, ModbusError
+from meterlink.drivers.modbus.errors import GATEWAY_CODES, RETRY_CODES, ExceptionResponse, ModbusError
 from meterlink.drivers.modbus.rtu import RtuMaster
 from meterlink.port.uartport import UartPort
 from meterlink.proto import mbline, mbprofile
@@ -20,9 +20,19 @@ BACKOFF_MAX_S = 600
 ALIVE_MS = 10000            # the task reports to the watchdog at least this often
 REBASE_MS = 1 << 28         # due times are ms after a base that moves on every ~3 days
 
-# per-device counters, in this order in Poller.counts
-COUNTERS = ("polls", "failed", "timeout", "crc", "frame", "exception")
-_KIND = {"timeout": 2, "crc": 3, "frame": 4, "address": 4, "exception": 5}
+BUSY_MS = 100               # pause before asking a busy device again
+
+# per-device counters, in this order in Poller.counts; "invalid": values the device marked as
+# not available (NaN, a profile's na values), "split": reads refused as too long and re-read
+# in parts
+COUNTERS = ("polls", "failed", "timeout", "crc", "frame", "exception", "invalid", "split")
+_KIND = {"timeout": 2, "crc": 3, "frame": 4, "address": 4, "length": 4, "exception": 5}
+_TOO_LONG = (2, 3)          # exception codes a device may give for a read longer than it takes
+
+
+def _gone(err):
+    """True for an error that says the device is not answering (not just refusing a read)."""
+    return err is not None and (not isinstance(err, ExceptionResponse) or err.code in GATEWAY_CODES)
 
 
 def usable(entries):
@@ -56,6 +66,9 @@ class Poller:
         n = len(entries)
         self.n = n
         self.ids = [e["id"] for e in entries]
+        # the reading sources, made once: made per poll they would be long-lived strings
+        # (the reading sink keeps them) scattered over the heap between each poll's garbage
+        self.sources = ["mb:" + d for d in self.ids]
         self.addr = bytearray(e["address"] for e in entries)
         self.lines = []
         self.line = bytearray(n)
@@ -64,6 +77,8 @@ class Poller:
         self.period = array("i", (0 for _ in range(n)))     # ms
         self.timeout = array("H", (0 for _ in range(n)))
         self.retries = bytearray(n)
+        self.gap = array("H", (0 for _ in range(n)))        # ms of silence before a request
+        self.cap = bytearray(n)      # registers per read the device takes, learnt (0: any)
         self.due = array("i", (0 for _ in range(n)))        # ms after self._base
         self._base = time.ticks_ms()
         self.fails = bytearray(n)                            # failed polls in a row
@@ -83,6 +98,7 @@ class Poller:
             self.period[i] = 1000 * (e.get("period_s") or default_period)
             self.timeout[i] = mbline.entry(e, "timeout_ms")
             self.retries[i] = mbline.entry(e, "retries")
+            self.gap[i] = mbline.entry(e, "gap_ms")
 
     # -- state for status reports and the REPL --
 
@@ -95,7 +111,7 @@ class Poller:
 
     def status(self):
         return [{"id": self.ids[i], "address": self.addr[i], "online": self.online(i),
-                 "counts": self.counters(i)} for i in range(self.n)]
+                 "counts": self.counters(i), "max_regs": self.cap[i] or None} for i in range(self.n)]
 
     # -- the task --
 
@@ -158,15 +174,18 @@ class Poller:
         offline = not self.online(i)
         values = {}
         for block in prof.blocks:
-            err = await self._read_block(i, block, values, offline)
+            err = await self._read_fields(i, block, 0, len(block[3]), values, offline)
             self.app.alive(self.name)
-            if err is not None and not isinstance(err, ExceptionResponse):
+            if _gone(err):
                 break       # the device is not answering: leave its other blocks
         if values:
+            for v in values.values():
+                if v[0] is None:
+                    self._count(i, 6)
             if offline:
                 log.info(TAG, "%s (unit %d) answers again" % (self.ids[i], self.addr[i]))
             self.fails[i] = 0
-            self.app.readings.put("mb:" + self.ids[i], t, self.app.clock.valid(), values)
+            self.app.readings.put(self.sources[i], t, self.app.clock.valid(), values)
             self._schedule(i, start, self.period[i])
             return
         self._count(i, 1)
@@ -180,26 +199,67 @@ class Poller:
             period = max(period, self.period[i])
         self._schedule(i, start, period)
 
-    async def _read_block(self, i, block, values, offline):
-        fc, addr, count = block[0], block[1], block[2]
+    async def _read_fields(self, i, block, lo, hi, values, offline):
+        """Read fields lo..hi-1 of a block into values; None, or the error that kept some of
+        them from being read.  A read the device refuses with exception 02/03 (many take
+        fewer registers per read than Modbus allows, or lack one register in the middle) is
+        read again in two halves, down to single fields; when all of it then reads, the
+        largest part read is remembered as the device's limit (self.cap) for later polls."""
+        fc = block[0]
+        if lo == 0 and hi == len(block[3]):
+            addr, count = block[1], block[2]
+        else:
+            addr, count = mbprofile.span(block, lo, hi)
+        cap = self.cap[i]
+        if hi - lo > 1 and fc > 2 and cap and count > cap:
+            return await self._split(i, block, lo, hi, values, offline, False)
+        r = await self._read(i, fc, addr, count, offline)
+        if not isinstance(r, Exception):
+            mbprofile.decode(block, r, values, lo, hi)
+            return None
+        if isinstance(r, ExceptionResponse) and r.code in _TOO_LONG and hi - lo > 1:
+            self._count(i, 7)
+            return await self._split(i, block, lo, hi, values, offline, True)
+        if isinstance(r, ExceptionResponse) and self.last_exception[i] != r.code:
+            log.warn(TAG, "%s: %s (%d registers from %d)" % (self.ids[i], r, count, addr))
+        if isinstance(r, ExceptionResponse):
+            self.last_exception[i] = r.code
+        return r
+
+    async def _split(self, i, block, lo, hi, values, offline, refused):
+        mid = (lo + hi) // 2
+        err = await self._read_fields(i, block, lo, mid, values, offline)
+        if _gone(err):
+            return err      # no longer answering
+        err2 = await self._read_fields(i, block, mid, hi, values, offline)
+        if err is None and err2 is None and refused and block[0] > 2:
+            # every part read: the whole was refused for its length
+            most = max(mbprofile.span(block, lo, mid)[1], mbprofile.span(block, mid, hi)[1])
+            if self.cap[i] == 0 or most < self.cap[i]:
+                self.cap[i] = most
+                log.warn(TAG, "%s: reads of more than %d registers refused: reading in parts"
+                         % (self.ids[i], most))
+        return err2 if err is None else err
+
+    async def _read(self, i, fc, addr, count, offline):
+        """The data of one read with the device's retries; the error when it failed."""
         line = self.lines[self.line[i]]
         tries = 1 if offline else 1 + self.retries[i]
         err = None
-        for _ in range(tries):
+        for k in range(tries):
             try:
-                data = await self.master.read(self.addr[i], fc, addr, count, line, self.timeout[i], 0)
+                return await self.master.read(self.addr[i], fc, addr, count, line, self.timeout[i], 0,
+                                              self.gap[i])
             except ExceptionResponse as e:
                 self._count(i, _KIND["exception"])
-                if self.last_exception[i] != e.code:
-                    log.warn(TAG, "%s: %s" % (self.ids[i], e))
-                self.last_exception[i] = e.code
-                return e
+                if e.code not in RETRY_CODES:
+                    return e
+                err = e
+                if k + 1 < tries:
+                    await asyncio.sleep_ms(BUSY_MS)      # busy: ask again a moment later
             except ModbusError as e:
                 self._count(i, _KIND.get(e.kind, 4))
                 err = e
-                continue
-            mbprofile.decode(block, data, values)
-            return None
         return err
 
     def _schedule(self, i, start, period_ms):

@@ -4,8 +4,12 @@ decoder and SimDevice datastore, in-process on the simulation's loop: no threads
 # t3.5 of silence, and answers requests for its unit `delay_ms` after their last character.
 # Faults: "silent" (no answer), "crc" (CRC broken), "exception" (`exception_code`), "late"
 # (after `late_ms`), "stray" (noise bytes just before the frame), "address" (the answer carries
-# the next unit's address).  Datastores are filled from profile files, which are data: no
-# firmware code is imported.
+# the next unit's address), "short" (a sound answer one register short).  Field behaviours, as
+# options: `split_at`/`split_ms` (the answer pauses after that many bytes, like a gateway or a
+# slow device), `holdoff_ms` (deaf for that long after its own answer: a request that starts
+# sooner is ignored), `max_regs` (longer reads refused with `too_long_code`), `refuse` (register
+# addresses the device lacks: a read over them is refused with exception 02).  Datastores are
+# filled from profile files, which are data: no firmware code is imported.
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +23,7 @@ from pymodbus.simulator.simcore import SimCore
 from .wire import Device, LineSettings
 
 PROFILE_DIR = Path(__file__).resolve().parents[3] / "firmware" / "meterlink" / "profiles"
-FAULTS = (None, "silent", "crc", "exception", "late", "stray", "address")
+FAULTS = (None, "silent", "crc", "exception", "late", "stray", "address", "short")
 
 _PYMODBUS_TYPES = {"u16": DataType.UINT16, "s16": DataType.INT16, "u32": DataType.UINT32,
                    "s32": DataType.INT32, "f32": DataType.FLOAT32, "u64": DataType.UINT64,
@@ -44,8 +48,17 @@ def encode(typ, value, order="high_first"):
     else:
         regs = SimData(0, values=float(value) if typ == "f32" else int(value),
                        datatype=_PYMODBUS_TYPES[typ]).build_registers(False)
-    if order == "low_first":
+    return reorder(list(regs), order)
+
+
+def reorder(regs, order):
+    """Registers most significant first -> as a device with this word/byte order sends them.
+    Orders by name or by the letters of a float's bytes (A the most significant)."""
+    order = {"high_first": "abcd", "low_first": "cdab"}.get(order, order)
+    if order in ("cdab", "dcba"):
         regs = regs[::-1]
+    if order in ("badc", "dcba"):
+        regs = [((r & 0xFF) << 8) | (r >> 8) for r in regs]
     return list(regs)
 
 
@@ -72,6 +85,14 @@ class ModbusSlave(Device):
         self.exception_code = 4
         self.late_ms = 1500.0
         self.stray = b"\x00\xff\x21"
+        self.split_at = None             # answers pause after this many bytes...
+        self.split_ms = 0.0              # ...for this long
+        self.holdoff_ms = 0.0            # deaf this long after its own answer
+        self.max_regs = None             # reads of more registers are refused...
+        self.too_long_code = 2           # ...with this exception code
+        self.refuse = set()              # register addresses the device lacks (exception 02)
+        self._deaf_until = 0.0
+        self._deaf = False
         self.stats = {"requests": 0, "answers": 0, "faults": 0, "ignored": 0}
         self.log = []                    # (t_us, request function code, address, count)
         self._decoder = DecodePDU(is_server=True)
@@ -119,9 +140,13 @@ class ModbusSlave(Device):
 
     def receive(self, data, t_us):
         start = t_us - len(data) * self.settings.char_us()
-        if self._last_end is not None and start - self._last_end > self.t35_us():
+        if self._last_end is None or start - self._last_end > self.t35_us():
             self._buf.clear()            # silence: a new frame begins
+            self._deaf = self.holdoff_ms > 0 and start < self._deaf_until
         self._last_end = t_us
+        if self._deaf:
+            self.stats["ignored"] += 1
+            return
         self._buf += data
         while self._buf:
             used, dev_id, _, pdu_bytes = self._framer.decode(bytes(self._buf))
@@ -153,13 +178,25 @@ class ModbusSlave(Device):
             self.stats["faults"] += 1
         if fault == "silent":
             return
+        count = getattr(pdu, "count", None)
+        addr = getattr(pdu, "address", None)
+        refused = None
         if fault == "exception":
-            resp = ExceptionResponse(pdu.function_code, self.exception_code, device_id=self.unit)
+            refused = self.exception_code
+        elif pdu.function_code in (3, 4) and count is not None:
+            if self.max_regs is not None and count > self.max_regs:
+                refused = self.too_long_code
+            elif any(addr <= a < addr + count for a in self.refuse):
+                refused = 2
+        if refused is not None:
+            resp = ExceptionResponse(pdu.function_code, refused, device_id=self.unit)
         else:
             resp = _run_now(pdu.datastore_update(self.core, self.unit))
             resp.dev_id = self.unit
         if fault == "address":
             resp.dev_id = (self.unit % 247) + 1
+        if fault == "short" and getattr(resp, "registers", None):
+            resp.registers = resp.registers[:-1]
         frame = bytearray(self._framer.buildFrame(resp))
         if fault == "crc":
             frame[-1] ^= 0x5A
@@ -167,7 +204,13 @@ class ModbusSlave(Device):
             frame[:0] = self.stray
         delay_ms = self.late_ms if fault == "late" else self.delay_ms
         self.stats["answers"] += 1
-        self.send(bytes(frame), t_us + delay_ms * 1000)
+        t = t_us + delay_ms * 1000
+        if self.split_at:
+            first, frame = bytes(frame[:self.split_at]), frame[self.split_at:]
+            self.send(first, t)
+            t += len(first) * self.settings.char_us() + self.split_ms * 1000
+        self.send(bytes(frame), t)
+        self._deaf_until = t + len(frame) * self.settings.char_us() + self.holdoff_ms * 1000
 
 
 def raw_for(field, physical):

@@ -30,7 +30,10 @@ def crc16(data, start=0, end=None):
 
 
 def frame(unit, pdu):
-    """The ADU: unit, PDU, CRC low byte first."""
+    """The ADU: unit, PDU, CRC low byte first.  Only unicast units (1..247): a broadcast
+    (unit 0) gets no answer, so it cannot be a read."""
+    if not 1 <= unit <= 247:
+        raise ValueError("unit must be 1..247, not %r" % (unit,))
     out = bytearray(len(pdu) + 3)
     out[0] = unit
     out[1:len(pdu) + 1] = pdu
@@ -67,37 +70,88 @@ def read_answer_len(fc, count):
     return 5 + data
 
 
-def find(buf, unit, fc, n):
-    """(start, end) of the first sound answer from `unit` to function `fc` in buf (n bytes
-    when normal, 5 for an exception); (-1, end) when there is only a whole answer with a bad
-    CRC (it ends there); (-1, -1) while nothing is complete yet."""
+# what find() says of the bytes received so far
+OK = 0          # (start, end) is the answer (normal or exception)
+NONE = 1        # nothing complete yet (end -1), or only a whole answer with a bad CRC (end)
+BEGUN = 2       # an answer from the unit has begun and is not complete: worth waiting for
+LENGTH = 3      # a sound answer with another byte count than asked for ends at `end`
+
+
+def echo_len(buf, i, req):
+    """How many bytes of the request's echo start at buf[i] (len(req): all of it; 0: none)."""
+    k = min(len(buf) - i, len(req))
+    for j in range(k):          # byte by byte: no slices to allocate on every call
+        if buf[i + j] != req[j]:
+            return 0
+    return k
+
+
+def find(buf, unit, fc, n, req=None):
+    """(start, end, state) of the first sound answer from `unit` to function `fc` in buf (n
+    bytes when normal, 5 for an exception); state OK then.  Skipped: bytes before it (noise,
+    a late answer) and a copy of the request `req` (an adapter's local echo; give req only
+    when the answer cannot be that copy).  Else (-1, end, NONE) with end -1 while nothing is
+    complete, or the end of a whole answer with a bad CRC (it ends there); (-1, -1, BEGUN)
+    while an answer (or the echo) is still arriving; (start, end, LENGTH) for a sound answer
+    of another length than asked (a device that sends fewer or more registers)."""
     size = len(buf)
-    last = size - 5
     efc = fc | 0x80
     bad = -1
+    begun = False
     i = 0
-    while i <= last:
+    while i <= size - 2:
         if buf[i] == unit:
+            if req is not None:
+                e = echo_len(buf, i, req)
+                if e == len(req):
+                    i += e
+                    req = None          # one echo: a second copy is the answer (FC 05/06)
+                    begun = True        # the answer is still to come
+                    continue
+                if e and i + e == size:
+                    return -1, -1, BEGUN
             f = buf[i + 1]
             end = -1
-            if f == fc and i + n <= size and (fc > 4 or buf[i + 2] == n - 5):
-                end = i + n
+            other = False
+            if f == fc:
+                if fc > 4:
+                    end = i + n
+                elif i + 2 < size:
+                    end = i + 5 + buf[i + 2]
+                    other = end != i + n
+                else:
+                    begun = True
             elif f == efc:
                 end = i + 5
             if end > 0:
-                if crc16(buf, i, end) == 0:
-                    return i, end
-                if bad < 0:
+                if end > size:
+                    begun = True
+                elif crc16(buf, i, end) == 0:
+                    return i, end, (LENGTH if other else OK)
+                elif bad < 0 and not other:
                     bad = end
         i += 1
-    return -1, bad
+    if bad < 0 and begun:
+        return -1, -1, BEGUN
+    return -1, bad, NONE
 
 
-def failure(buf, unit, fc, n):
+def failure(buf, unit, fc, n, req=None):
     """The error for an answer in which `find` found no frame."""
+    start, _, state = find(buf, unit, fc, n, req)
+    if state == LENGTH:
+        return ModbusError("length", "unit %d: answer with %d data bytes, %d asked for"
+                           % (unit, buf[start + 2], n - 5))
     efc = fc | 0x80
     for i in range(len(buf) - 1):
         if buf[i] == unit and (buf[i + 1] == fc or buf[i + 1] == efc):
+            if req is not None and echo_len(buf, i, req):
+                req = None
+                continue
+            want = n if buf[i + 1] == fc else 5
+            if i + want > len(buf):
+                return ModbusError("frame", "unit %d: incomplete answer (%d of %d bytes)"
+                                   % (unit, len(buf) - i, want))
             return ModbusError("crc", "unit %d: answer with a bad CRC (%d bytes)" % (unit, len(buf)))
     # a sound frame of the expected shape from someone else
     for i in range(len(buf) - n + 1):

@@ -1,7 +1,8 @@
 """What can go wrong in a Modbus transaction: one class with a `kind`, and the device's refusals."""
 # kind names the per-device counter: "timeout" (no answer), "crc" (an answer from the right
 # device with a bad CRC), "address" (a sound frame from another unit), "frame" (bytes that are
-# no answer: noise, a collision, wrong line settings), "exception" (ExceptionResponse), "error".
+# no answer: noise, a collision, wrong line settings, an incomplete answer), "length" (a sound
+# answer with another byte count than asked for), "exception" (ExceptionResponse), "error".
 # One class rather than one per kind: each class costs heap on the device.
 
 
@@ -23,6 +24,13 @@ EXCEPTION_NAMES = {
     10: "gateway path unavailable",
     11: "gateway target device failed to respond",
 }
+
+
+# worth asking again after a pause: the device is busy (05 acknowledge: still working on a
+# long command; 06 busy) or a gateway's device did not answer it (0B)
+RETRY_CODES = (5, 6, 11)
+# a gateway that cannot reach the device (0A, 0B): the device is as good as silent
+GATEWAY_CODES = (10, 11)
 
 
 class ExceptionResponse(ModbusError):
