@@ -2,7 +2,7 @@
 # Expected values are worked out by hand from IEEE 754 and two's complement.
 import json
 
-from meterlink.proto import mbconfig, mbline, mbprofile, mbvalue as mv
+from meterlink.proto import mbline, mbprofile, mbvalue as mv
 
 
 def test_integers_in_both_word_orders_and_signed():
@@ -200,35 +200,6 @@ def test_line_settings_text():
             assert word in str(e), (bad, str(e))
         else:
             raise AssertionError(bad)
-
-
-def test_config_check_names_every_problem():
-    good = [{"id": "R1", "address": 5, "profile": "p"},
-            {"id": "A1", "port": "rs485", "address": 6, "profile": "p", "line": "19200 8E1",
-             "period_s": 30, "timeout_ms": 500, "retries": 0}]
-    assert mbconfig.check_modbus(good, ["p"], ["rs485"]) == []
-    bad = good + [{"id": "R1", "address": 5, "profile": "q", "line": "9600 7E1",
-                   "timeout_ms": 5, "retries": 9, "period_s": 0, "port": "rs232"}]
-    errs = mbconfig.check_modbus(bad, ["p"], ["rs485"])
-    text = "\n".join(errs)
-    assert "modbus[2] (R1): id used twice" in text
-    assert "unknown profile 'q'" in text and "8 data bits" in text
-    assert "timeout_ms" in text and "retries" in text and "period_s" in text
-    assert "port 'rs232'" in text
-    # the same address on another port is another line: fine; on the same port it is not
-    assert not any("already" in e for e in errs)
-    errs = mbconfig.check_modbus(good + [{"id": "X", "address": 6, "profile": "p"}], ["p"])
-    assert errs == ["modbus[2] (X): address 6 on rs485 is already modbus[1]'s"]
-    many = [{"id": "D%d" % i, "address": 1 + i % 247, "profile": "p", "port": "rs485" if i < 247 else "b"}
-            for i in range(248)]
-    assert mbconfig.check_modbus(many, ["p"]) == []
-    many.append({"id": "Z", "address": 1, "profile": "p", "port": "b"})
-    assert any("already" in e for e in mbconfig.check_modbus(many, ["p"]))
-    assert mbconfig.check_modbus({"id": 1}, ["p"]) == ["modbus: must be a list of devices"]
-    errs = mbconfig.check_modbus([{"id": "G", "address": 1, "profile": "p", "gap_ms": 5000},
-                                  {"id": "H", "address": 0, "profile": "p", "gap_ms": 10}], ["p"])
-    assert errs == ["modbus[0] (G): gap_ms must be 0..2000 (silence before each request)",
-                    "modbus[1] (H): address must be 1..247, not 0"]
 
 
 def test_profiles_shipped_all_compile():

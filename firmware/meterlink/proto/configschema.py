@@ -47,8 +47,8 @@ MODBUS = {
     "profile": ("profile",),
     "line": ("line",),
     "period_s": ("?", ("int", 1, 86400)),
-    "timeout_ms": ("int", 1, 60000),
-    "retries": ("int", 0, 10),
+    "timeout_ms": ("int", 20, 10000),
+    "retries": ("int", 0, 5),
     "gap_ms": ("int", 0, 2000),
 }
 MODBUS_REQUIRED = ("id", "address", "profile")

@@ -1,5 +1,5 @@
 """Modbus line settings text ('9600 8E1') and the defaults of a modbus[] entry: what the
-poller needs of the configuration (the full checks are in mbconfig)."""
+poller needs of the configuration (the full checks are in configschema)."""
 
 BAUDS = (1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200)
 PARITIES = {"N": None, "E": 0, "O": 1}     # machine.UART parity values

@@ -1,7 +1,7 @@
 """The Modbus capability: one poller task per port with Modbus devices (services/mbpoller.py)."""
 # Without devices in the configuration nothing more is imported, so the master, the profiles
 # and umodbus cost heap only on terminals that read Modbus devices.  The full checks of
-# modbus[] (proto/mbconfig.check_modbus) belong to accepting a configuration; here an entry the
+# modbus[] (proto/configschema) belong to accepting a configuration; here an entry the
 # poller cannot use is logged and left out.
 from meterlink.services import log
 
