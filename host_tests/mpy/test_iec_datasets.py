@@ -3,20 +3,9 @@
 from meterlink.proto import iecdata
 from meterlink.proto.iec62056 import IecError
 from meterlink.proto.iecreadout import BlockReader, Collector
+from checks import eq, raises
 
 READOUTS = "tools/meterlink_tools/sim/readouts/"
-
-
-def eq(a, b):
-    assert a == b, "%r != %r" % (a, b)
-
-
-def raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc:
-        return
-    raise AssertionError("%s not raised" % exc.__name__)
 
 
 def fixture(brand, glued=False):

@@ -5,18 +5,7 @@ from capture import load
 from meterlink.proto import iec62056 as iec
 from meterlink.proto import iecdata
 from meterlink.proto.iecreadout import BlockReader, Collector
-
-
-def eq(a, b):
-    assert a == b, "%r != %r" % (a, b)
-
-
-def raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc:
-        return
-    raise AssertionError("%s not raised" % exc.__name__)
+from checks import eq, raises
 
 
 def framed(msg):

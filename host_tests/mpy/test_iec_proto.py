@@ -2,18 +2,7 @@
 # option select, commands, answers, and the data message read block by block.
 from meterlink.proto import iec62056 as iec
 from meterlink.proto.iecreadout import BlockReader
-
-
-def eq(a, b):
-    assert a == b, "%r != %r" % (a, b)
-
-
-def raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc:
-        return
-    raise AssertionError("%s not raised" % exc.__name__)
+from checks import eq, raises
 
 
 # (frame without its BCC, BCC) - the verified vectors of the reference notes

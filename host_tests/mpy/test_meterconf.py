@@ -1,9 +1,6 @@
 # The meters section of the configuration: bad entries are refused by name, the rest run.
 from meterlink.proto import meterconf
-
-
-def eq(a, b):
-    assert a == b, "%r != %r" % (a, b)
+from checks import eq
 
 
 def check(meters):
