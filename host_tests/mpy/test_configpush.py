@@ -169,9 +169,13 @@ def test_a_successful_upload_confirms_the_trial():
     assert read(files["confirmed_file"])["version"] == 4
 
 
+OTHER_SERVER = {"url": "http://collector.other.example/i"}
+
+
 def test_failed_uploads_roll_back_to_the_confirmed_configuration():
     app, svc, files, applied = setup()
-    svc.on_push(sign({"version": 4, "send_period_min": 5, "uplink": {"rollback_after": 2}}))
+    svc.on_push(sign({"version": 4, "send_period_min": 5, "server": OTHER_SERVER,
+                      "uplink": {"rollback_after": 2}}))
     app.cfg = applied[-1]
     svc.on_result(False)
     assert svc.st["failed"] == 1 and len(applied) == 1
@@ -203,10 +207,53 @@ def test_a_crash_during_the_trial_rolls_back_at_the_next_boot():
     assert "watchdog" in svc2.st["rolled_back"][1]
 
 
+def test_a_document_that_keeps_the_uplink_settings_survives_an_outage():
+    # only meters and the send period change: failed uploads are the network's or the
+    # server's fault, so they neither count nor start the trial clock; a crash still rolls back
+    import time
+    app, svc, files, applied = setup()
+    svc.on_push(sign({"version": 4, "send_period_min": 1, "poll_period_s": 30}))
+    app.cfg = applied[-1]
+    assert svc.st["trial"] == 4 and svc.st["net"] is False
+    for _ in range(10):
+        svc.on_result(False)
+    assert svc.st["failed"] == 0 and svc.st["rolled_back"] is None and len(applied) == 1
+    svc.trial_ms = time.ticks_add(time.ticks_ms(), -svc._trial_limit_ms() - 1)
+
+    async def once():
+        import asyncio
+        t = asyncio.create_task(svc.run())
+        await asyncio.sleep_ms(10)
+        t.cancel()
+
+    async def then_crash():
+        await once_then(once, lambda: svc.st["trial"] == 4 and len(applied) == 1)
+        app2 = appmod.App(Hw(3), configmod.check(read(files["config_file"]), None))
+        app2.uplink = Uplink()
+        again = []
+        app2.apply_config = again.append
+        svc2 = ConfigPush(app2, **files)
+        assert svc2.st["net"] is False                  # kept across the reset
+        svc2.crashed_boot(3)
+        assert again[-1]["version"] == 3 and svc2.st["rolled_back"][0] == 4
+    return then_crash()
+
+
+def test_a_document_that_changes_the_uplink_settings_is_judged_by_the_uploads():
+    app, svc, files, applied = setup()
+    for n, doc in enumerate(({"apn": {"name": "m2m.other"}}, {"modem": {"http_timeout_s": 60}},
+                             {"network": {"prefer": "2g"}}, {"uplink": {"retry_s": 30}})):
+        doc["version"] = 4 + n
+        svc.on_push(sign(doc))
+        assert svc.st["trial"] == 4 + n and svc.st["net"] is True, doc
+        app.cfg = applied[-1]
+        svc.on_result(True)                             # confirmed: the next one is new
+
+
 def test_no_upload_within_the_trial_time_rolls_back():
     import time
     app, svc, files, applied = setup()
-    svc.on_push(sign({"version": 4, "send_period_min": 1}))
+    svc.on_push(sign({"version": 4, "send_period_min": 1, "server": OTHER_SERVER}))
     app.cfg = applied[-1]
     limit = svc._trial_limit_ms()
     assert limit == (3 * 1 + 10) * 60000

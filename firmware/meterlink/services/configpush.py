@@ -17,6 +17,11 @@ TICK_MS = 30000
 MAX_SILENCE_S = 120
 TRIAL_MARGIN_MIN = 10    # on top of rollback_after send periods without a successful upload
 CRASH_CAUSES = (2, 3)    # hard reset (the app crashed), watchdog
+# The sections that decide how the terminal reaches the collector.  Only a document that changes
+# one of them is judged by the uploads: when the others change, a failed upload is an outage of
+# the network or the server, and rolling back would throw away a good configuration.  A crash
+# or watchdog reset during the trial rolls back any document.
+NET_SECTIONS = ("server", "apn", "network", "modem", "uplink", "spool")
 ITEMS = (("refused", ev.ST_CFG_REFUSED_VERSION, ev.ST_CFG_REFUSED),
          ("rolled_back", ev.ST_CFG_ROLLED_BACK_VERSION, ev.ST_CFG_ROLLED_BACK))
 
@@ -38,7 +43,7 @@ class ConfigPush:
     # -- state on flash --
 
     def _load(self):
-        st = {"high": 0, "trial": None, "failed": 0, "refused": None, "rolled_back": None}
+        st = {"high": 0, "trial": None, "net": True, "failed": 0, "refused": None, "rolled_back": None}
         try:
             with open(self.state_file) as f:
                 st.update(json.load(f))
@@ -87,12 +92,19 @@ class ConfigPush:
             return self._refuse(version, "config: %d B: too large for this terminal's memory" % len(text))
         except OSError as e:
             return self._refuse(version, "flash: cannot write the configuration (%r)" % e)
+        old = self.app.cfg
+        net = [k for k in NET_SECTIONS if cfg.get(k) != old.get(k)]
         self.st["trial"] = version
+        self.st["net"] = bool(net)
         self.st["failed"] = 0
         self._save()
         self.trial_ms = time.ticks_ms()
-        log.info("config", "version %d taken (was %d); on trial until an upload succeeds"
-                 % (version, running), flash=True)
+        if net:
+            log.info("config", "version %d taken (was %d); it changes %s: on trial until an upload "
+                     "succeeds" % (version, running, ", ".join(net)), flash=True)
+        else:
+            log.info("config", "version %d taken (was %d); the uplink settings are unchanged: failed "
+                     "uploads do not roll it back, a crash does" % (version, running), flash=True)
         self.app.apply_config(cfg)
 
     def _refuse(self, version, reason):
@@ -133,6 +145,8 @@ class ConfigPush:
             self._save()
             log.info("config", "version %d confirmed by a successful upload" % version, flash=True)
             return
+        if not st["net"]:
+            return                    # it cannot be what keeps the uploads from arriving
         st["failed"] += 1
         self._save()
         limit = self.app.cfg.get("uplink", {}).get("rollback_after", 3)
@@ -198,7 +212,7 @@ class ConfigPush:
     async def run(self):
         while True:
             self.app.alive("config")
-            if self.st["trial"] is not None and \
+            if self.st["trial"] is not None and self.st["net"] and \
                     time.ticks_diff(time.ticks_ms(), self.trial_ms) >= self._trial_limit_ms():
                 self.rollback("no successful upload in %d min" % (self._trial_limit_ms() // 60000))
             self._forget_reported()
