@@ -109,3 +109,36 @@ def test_247_devices_in_one_cycle_near_the_line_rate(tmp_path):
     print("modbus cycle ratio", ratio)
     assert ratio <= 1.10, ratio
     assert bus.medium.stats["collisions"] == 0
+
+
+def test_a_new_device_list_is_applied_live_and_keeps_the_devices_that_stay(tmp_path):
+    """A pushed configuration that removes D1, keeps D2 and adds D3 on the port: no restart,
+    D1 is no longer asked, D3 is read from then on, D2 keeps its 5 s cadence and its counters."""
+    devices = [slave(1), slave(2), slave(3)]
+    readings, status, bus, hb = run_poller(
+        tmp_path, devices, [entry(1), entry(2)], 40,
+        extra_args=["reconfig:17500:" + json.dumps([entry(2), entry(3)])])
+    out = "\n".join(hb.output())
+    assert "RECONFIG True" in out and "restarting" not in out
+    d1, d2, d3 = (d.log for d in devices)
+    assert len(d1) == 4                   # at 0, 5, 10 and 15 s of its cadence, then no more
+    assert d1[-1][0] < d3[0][0]
+    got = by_source(readings)
+    dev = {d["id"]: d for d in status["rs485"]["devices"]}
+    assert set(dev) == {"D2", "D3"}
+    assert dev["D2"]["counts"]["polls"] == len(d2) == len(got["mb:D2"]) == 8
+    gaps = [(b[0] - a[0]) / 1e6 for a, b in zip(d2, d2[1:])]
+    assert all(4.9 < g < 5.5 for g in gaps), gaps          # the cadence went on through the change
+    assert dev["D3"]["counts"]["polls"] == len(d3) == len(got["mb:D3"]) >= 4
+
+
+def test_modbus_devices_pushed_to_a_terminal_that_had_none_start_without_a_restart(tmp_path):
+    devices = [slave(1), slave(2)]
+    readings, status, bus, hb = run_poller(
+        tmp_path, devices, [], 30, extra_args=["reconfig:10000:" + json.dumps([entry(1), entry(2)])])
+    out = "\n".join(hb.output())
+    assert "RECONFIG True" in out and "restarting" not in out
+    assert "2 devices on rs485" in out
+    got = by_source(readings)
+    for d, name in zip(devices, ("mb:D1", "mb:D2")):
+        assert d.log and len(got[name]) == len(d.log) == 4, name     # at 10, 15, 20, 25 s

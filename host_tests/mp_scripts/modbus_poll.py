@@ -3,7 +3,8 @@
 # reading set and "DEV <json>" per device and "STATUS <json>" at the end.  Further arguments
 # "profile:<name>=<json>" put user profiles into /profiles first; "quiet" prints no readings
 # but counts them; "meter:<ms>" runs a stand-in meter session (9600 7E1 '/?!' exchange) every
-# <ms> on the same port, as the meter poller would.
+# <ms> on the same port, as the meter poller would; "reconfig:<ms>:<json>" applies, at <ms>, the
+# configuration with its modbus[] replaced by <json>, as a pushed configuration would.
 import asyncio
 import json
 import os
@@ -68,7 +69,16 @@ async def main():
     for a in args[1:]:
         if a.startswith("meter:"):
             asyncio.create_task(meter_task(app.hw, int(a[6:])))
-    await asyncio.sleep_ms(duration_ms)
+    slept = 0
+    for a in args[1:]:
+        if a.startswith("reconfig:"):
+            at_ms, entries = a[9:].split(":", 1)
+            await asyncio.sleep_ms(int(at_ms) - slept)
+            slept = int(at_ms)
+            new = dict(app.cfg)
+            new["modbus"] = json.loads(entries)
+            print("RECONFIG", app.apply_config(new))
+    await asyncio.sleep_ms(duration_ms - slept)
     task.cancel()
     status = {}
     for port, p in getattr(app, "modbus", {}).items():

@@ -59,17 +59,56 @@ class Poller:
 
     def __init__(self, app, port_name, entries):
         self.app = app
-        entries = usable(entries)
         self.name = "modbus:" + port_name
         self.port = UartPort(app.hw.port(port_name), app.leds)
         self.master = RtuMaster(self.port, app.leds)
+        self._base = time.ticks_ms()
+        self.pending = None          # a new device list, taken between two polls
+        self.n = 0
+        self.ids = []
+        self._load(entries)
+
+    def update(self, entries):
+        """A new configuration's devices for this port (live): taken before the next poll."""
+        self.pending = entries
+
+    def _load(self, entries):
+        """Set up the per-device arrays; a device that keeps its id and address keeps its
+        schedule, its counters and what was learnt about it."""
+        entries = usable(entries)
+        old = {}
+        for i in range(self.n):
+            old[self.ids[i]] = i
         n = len(entries)
+        k = len(COUNTERS)
+        ids = [e["id"] for e in entries]
+        addr = bytearray(e["address"] for e in entries)
+        due = array("i", (0 for _ in range(n)))        # ms after self._base
+        fails = bytearray(n)                            # failed polls in a row
+        counts = array("I", (0 for _ in range(n * k)))
+        cap = bytearray(n)           # registers per read the device takes, learnt (0: any)
+        last_exception = bytearray(n)
+        for i in range(n):
+            j = old.get(ids[i])
+            if j is not None and self.addr[j] == addr[i]:
+                due[i] = self.due[j]
+                fails[i] = self.fails[j]
+                cap[i] = self.cap[j]
+                last_exception[i] = self.last_exception[j]
+                for c in range(k):
+                    counts[i * k + c] = self.counts[j * k + c]
+        old = None
         self.n = n
-        self.ids = [e["id"] for e in entries]
+        self.ids = ids
         # the reading sources, made once: made per poll they would be long-lived strings
         # (the reading sink keeps them) scattered over the heap between each poll's garbage
-        self.sources = ["mb:" + d for d in self.ids]
-        self.addr = bytearray(e["address"] for e in entries)
+        self.sources = ["mb:" + d for d in ids]
+        self.addr = addr
+        self.due = due
+        self.fails = fails
+        self.counts = counts
+        self.cap = cap
+        self.last_exception = last_exception
         self.lines = []
         self.line = bytearray(n)
         self.prof_names = []
@@ -78,14 +117,8 @@ class Poller:
         self.timeout = array("H", (0 for _ in range(n)))
         self.retries = bytearray(n)
         self.gap = array("H", (0 for _ in range(n)))        # ms of silence before a request
-        self.cap = bytearray(n)      # registers per read the device takes, learnt (0: any)
-        self.due = array("i", (0 for _ in range(n)))        # ms after self._base
-        self._base = time.ticks_ms()
-        self.fails = bytearray(n)                            # failed polls in a row
-        self.counts = array("I", (0 for _ in range(n * len(COUNTERS))))
-        self.last_exception = bytearray(n)
         self.profiles = {}
-        default_period = app.cfg.get("poll_period_s", 60)
+        default_period = self.app.cfg.get("poll_period_s", 60)
         for i, e in enumerate(entries):
             line = mbline.parse_line(mbline.entry(e, "line"))
             if line not in self.lines:
@@ -118,6 +151,16 @@ class Poller:
     async def run(self):
         polled = 0
         while True:
+            if self.pending is not None:
+                entries, self.pending = self.pending, None
+                self._load(entries)
+                gc.collect()
+                log.info(TAG, "%d devices on %s (new configuration)" % (self.n, self.name[7:]))
+                polled = 0
+            if not self.n:
+                await asyncio.sleep_ms(ALIVE_MS)        # no devices here (any more)
+                self.app.alive(self.name)
+                continue
             i, wait = self._next()
             if wait > 0:
                 await asyncio.sleep_ms(min(wait, ALIVE_MS))
