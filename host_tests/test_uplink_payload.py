@@ -13,7 +13,7 @@ ENCODE = r'''
 import json, binascii
 from meterlink.proto.payload import BatchEncoder
 plan = json.loads(%r)
-enc = BatchEncoder(plan["boot"], 16384, tuple(plan["limits"]))
+enc = BatchEncoder(plan["boot"], plan.get("capacity", 16384), tuple(plan["limits"]))
 seq = 0
 for batch in plan["batches"]:
     for s in batch["sets"]:
@@ -25,6 +25,7 @@ for batch in plan["batches"]:
         enc.clock_fix = batch["fix"]
     seq += 1
     head = enc.seal(seq)
+    print("HEAD", "in-place" if isinstance(head, memoryview) else "own-block")
     print("BATCH", binascii.hexlify(bytes(head) + bytes(enc.buf[:enc.pos])).decode())
     enc.reset()
     if batch.get("ack"):
@@ -105,6 +106,8 @@ def test_round_trip_is_exact(seed, limits):
     out = run_mpy(ENCODE % json.dumps(plan))
     hexes = [line.split()[1] for line in out.splitlines() if line.startswith("BATCH ")]
     assert len(hexes) == len(plan["batches"])
+    # every header was built in the batch buffer, behind the body: no block of its own
+    assert {line for line in out.splitlines() if line.startswith("HEAD ")} == {"HEAD in-place"}
     decoded = decode_all(hexes)
     for want, got in zip(plan["batches"], decoded):
         assert got.epoch == 3
@@ -123,6 +126,28 @@ def test_round_trip_is_exact(seed, limits):
                         assert Decimal(gv).as_tuple().exponent == exp.as_tuple().exponent
                 else:
                     assert gv == exp, (k, v, gv)
+
+
+def test_a_header_too_big_to_follow_the_body_still_decodes():
+    # normally the header is written behind the body in the batch buffer; a first set whose
+    # definitions alone overfill a small batch gets a header block of its own, equally exact
+    keys = ["register.number.%02d.with.a.long.name" % i for i in range(20)]
+    small = {"source": "meter:MSY000000001", "t": 1750000000, "ok": True,
+             "values": [[k, str(i), "kWh"] for i, k in enumerate(keys)]}
+    later = dict(small, t=1750000060, values=[[k, str(i + 1), "kWh"] for i, k in enumerate(keys)])
+    plan = {"boot": 3, "limits": [128, 192, 48], "capacity": 200,
+            "batches": [{"sets": [small], "ack": True, "fix": None},
+                        {"sets": [later], "ack": True, "fix": None}]}
+    out = run_mpy(ENCODE % json.dumps(plan))
+    assert [line.split()[1] for line in out.splitlines() if line.startswith("HEAD ")] == \
+        ["own-block", "in-place"]
+    hexes = [line.split()[1] for line in out.splitlines() if line.startswith("BATCH ")]
+    first, second = decode_all(hexes)
+    assert len(first.defs) > 20 and not second.defs
+    for batch, want in ((first, small), (second, later)):
+        (source, t, ok, values), = batch.sets
+        assert (source, t) == (want["source"], want["t"])
+        assert sorted((k, u, v) for k, u, v in values) == sorted((k, u, v) for k, v, u in want["values"])
 
 
 def test_confirmed_definitions_are_not_sent_again():

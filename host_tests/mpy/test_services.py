@@ -64,3 +64,30 @@ def test_boot_guard_confirm_clears_the_count_and_the_button_wins():
     assert bootguard.on_boot(Hw(3), 2) is None
     assert "button" in bootguard.on_boot(Hw(1, held=True), 2)
     _clean()
+
+
+def test_a_subscriber_out_of_memory_is_tried_again_then_the_loss_is_counted():
+    from meterlink.services import log
+    from meterlink.services.readings import ReadingSink
+    sink = ReadingSink()
+    calls = {"flaky": 0, "broken": 0, "fine": 0}
+
+    def flaky(r):                 # fails once, as on a heap that a collection mends
+        calls["flaky"] += 1
+        if calls["flaky"] == 1:
+            raise MemoryError
+
+    def broken(r):
+        calls["broken"] += 1
+        raise MemoryError
+
+    def fine(r):
+        calls["fine"] += 1
+
+    for fn in (flaky, broken, fine):
+        sink.subscribe(fn)
+    errors = log.counts["error"]
+    sink.put("mb:R1", 100, True, {"v": ("1", None)})
+    assert calls == {"flaky": 2, "broken": 2, "fine": 1}, calls
+    assert sink.count == 1 and sink.dropped == 1
+    assert log.counts["error"] == errors + 1

@@ -7,6 +7,7 @@ from meterlink.proto.varint import put_str, put_svarint, put_uvarint, text, uv, 
 DEF_SOURCE, DEF_KEY, DEF_SCHEMA = 1, 2, 3
 KIND_NULL, KIND_TEXT, KIND_DEC = 0, 1, 2
 MAX_SCALE = 30
+HEAD_SPARE = 48      # room after the capacity for the header's fixed fields (see seal)
 BATCH_CLOCK_FIX = 1
 
 CONFIRMED = 0        # dictionary entry known to the collector
@@ -80,7 +81,10 @@ class BatchEncoder:
 
     def __init__(self, boot, capacity, limits=(128, 256, 64)):
         self.boot = boot
-        self.buf = bytearray(capacity)
+        # the header is built behind the body in this same buffer (seal): a batch's definitions
+        # are already counted within the capacity, so it never needs a large block of its own
+        self.capacity = capacity
+        self.buf = bytearray(capacity + HEAD_SPARE)
         self.pos = 0
         self.nsets = 0
         self.t0 = self.t_prev = 0
@@ -102,7 +106,7 @@ class BatchEncoder:
         except IndexError:
             self.pos = start
             return False
-        if self.nsets and self.pos + self.open_bytes() > len(self.buf):
+        if self.nsets and self.pos + self.open_bytes() > self.capacity:
             self.pos = start
             return False
         if self.nsets == 0:
@@ -150,31 +154,50 @@ class BatchEncoder:
         return pos
 
     def seal(self, seq):
-        """The batch header for local sequence number `seq`; the body is buf[:pos]."""
-        defs = bytearray()
+        """The batch header for local sequence number `seq` (bytes-like; the body is
+        buf[:pos]).  It is written behind the body in `buf`, which stays valid until the next
+        `add`; only a first set that alone overfills the batch makes it a block of its own."""
+        fix = self.clock_fix is not None and self.fix_state != CONFIRMED
+        try:
+            end = self._head_into(self.buf, self.pos, fix)
+            out = memoryview(self.buf)[self.pos:end]
+        except IndexError:
+            size = self._head_into(None, 0, fix)
+            out = bytearray(size)
+            self._head_into(out, 0, fix)
+        for d in (self.sources, self.keys, self.schemas):
+            st = d.state
+            for i in range(len(st)):
+                if st[i] == OPEN:
+                    st[i] = seq
+            d.open_bytes = 0
+        if fix:
+            self.fix_state = seq
+        return out
+
+    def _head_into(self, buf, p, fix):
+        """Write the header at buf[p:] and return where it ends (buf None: only measure);
+        IndexError when it does not fit."""
+        small = bytearray(24)
+        q = put_uvarint(small, 0, self.boot)
+        small[q] = BATCH_CLOCK_FIX if fix else 0
+        q += 1
+        if fix:
+            q = put_svarint(small, q, self.clock_fix)
         n = 0
+        for d in (self.sources, self.keys, self.schemas):
+            for st in d.state:
+                if st == OPEN:
+                    n += 1
+        q = put_uvarint(small, q, n)
+        p = _put(buf, p, memoryview(small)[:q])
         for d in (self.sources, self.keys, self.schemas):
             for i in range(len(d.items)):
                 if d.state[i] == OPEN:
-                    defs += _def(d.kind, i + 1, d.items[i])
-                    d.state[i] = seq
-                    n += 1
-            d.open_bytes = 0
-        head = bytearray(24)
-        pos = put_uvarint(head, 0, self.boot)
-        fix = self.clock_fix is not None and self.fix_state != CONFIRMED
-        head[pos] = BATCH_CLOCK_FIX if fix else 0
-        pos += 1
-        if fix:
-            pos = put_svarint(head, pos, self.clock_fix)
-            self.fix_state = seq
-        pos = put_uvarint(head, pos, n)
-        out = head[:pos] + defs
-        tail = bytearray(16)
-        p = put_uvarint(tail, 0, self.t0)
-        p = put_uvarint(tail, p, self.nsets)
-        out += tail[:p]
-        return out
+                    p = _put(buf, p, _def(d.kind, i + 1, d.items[i]))
+        q = put_uvarint(small, 0, self.t0)
+        q = put_uvarint(small, q, self.nsets)
+        return _put(buf, p, memoryview(small)[:q])
 
     def reset(self):
         """Start the next batch (after seal)."""
@@ -187,6 +210,17 @@ class BatchEncoder:
             d.confirm(first, last)
         if first <= self.fix_state <= last:
             self.fix_state = CONFIRMED
+
+
+def _put(buf, p, data):
+    """Copy data to buf[p:] (buf None: only count); IndexError past buf's end (a bytearray's
+    slice assignment would grow it instead)."""
+    end = p + len(data)
+    if buf is not None:
+        if end > len(buf):
+            raise IndexError("header")
+        buf[p:end] = data
+    return end
 
 
 def _def(kind, idx, content):

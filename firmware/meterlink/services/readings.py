@@ -10,6 +10,9 @@ A reading set is one device's values at one moment:
   key ("voltage_l1"); value is the exact decimal text ("012345.678") or an int; unit a string
   or None.
 """
+import gc
+
+from meterlink.services import log
 
 
 class ReadingSink:
@@ -19,6 +22,7 @@ class ReadingSink:
         # larger contiguous blocks (4.7 KB for 247 Modbus devices), which a fragmented heap
         # may not have in the middle of a poll cycle.  The pollers keep their own state.
         self.count = 0
+        self.dropped = 0         # subscriber deliveries lost for want of memory (logged)
 
     def subscribe(self, fn):
         """fn(reading) is called for every reading set, in order."""
@@ -28,5 +32,15 @@ class ReadingSink:
         r = (source, t, clock_ok, values)
         self.count += 1
         for fn in self._subscribers:
-            fn(r)
+            try:
+                fn(r)
+            except MemoryError:
+                # a fragmented heap: collect and try once more, rather than let the poller
+                # task die with this reading set and the rest of its cycle
+                gc.collect()
+                try:
+                    fn(r)
+                except MemoryError:
+                    self.dropped += 1
+                    log.error("readings", "%s: no memory to take this reading set" % source)
         return r
