@@ -144,12 +144,14 @@ async def run_site(args, master, rundir, on_site=None):
             loop.call_at(t, push, site, doc, say)
     wall0 = time.monotonic()
     runner = asyncio.create_task(hb.run())
-    try:
+    end_us = None          # the LEDs are shown as they were at the end of the duration: in the
+    try:                   # drain after it the devices no longer answer
         if duration_s is None:
             await runner
         else:
             done, _ = await asyncio.wait({runner}, timeout=duration_s)
             at_end = _bytes_on_air(site)
+            end_us = int(loop.time() * 1e6)
             if not done:
                 if site.collector is not None:
                     await _drain(site, runner, console, site.config)
@@ -163,7 +165,8 @@ async def run_site(args, master, rundir, on_site=None):
             "boots": [{"cause": b.cause, "ended": b.ended} for b in hb.boots],
             "heap_peak_kb": round((hb.heap_peak - hb.heap_base) / 1024, 1),
             "heap_peak_total_kb": round(hb.heap_peak / 1024, 1),
-            "leds": {name: hb.pin_state(name) for name in sorted({n for _, n, _ in hb.pins() if n.startswith("LED_")})},
+            "leds": {name: hb.pin_state(name, end_us)
+                     for name in sorted({n for _, n, _ in hb.pins() if n.startswith("LED_")})},
             "duration_s": duration_s,
             "taken": console.taken,
             "first_upload_s": console.first_upload_s,
