@@ -11,8 +11,8 @@ TAG = "modbus"
 
 
 def _by_port(app, entries):
-    if not isinstance(entries, list):
-        return {}
+    if not isinstance(entries, list) or not entries:
+        return {}             # nothing more imported on a terminal without Modbus devices
     from meterlink.proto.mbline import entry
     by_port = {}
     for e in entries:
