@@ -3,16 +3,19 @@
 # chip mid-write.  remount() then sees what the flash holds.
 import vfs
 
+from ramfs import RamBlocks
+
 
 class PowerCut(Exception):
     pass
 
 
-class CutFlash:
+class CutFlash(RamBlocks):
+    """ramfs.RamBlocks (erased: all 0xFF) whose programs and erases spend the budget."""
+
     def __init__(self, blocks=32, block_size=4096):
-        self.bs = block_size
-        self.n = blocks
-        self.data = bytearray(b"\xff" * (block_size * blocks))
+        super().__init__(blocks, block_size)
+        self.data[:] = b"\xff" * len(self.data)
         self.budget = None
         self.writes = 0
 
@@ -20,29 +23,18 @@ class CutFlash:
         self.writes += 1
         return self.budget is not None and self.writes > self.budget
 
-    def readblocks(self, block, buf, offset=0):
-        a = block * self.bs + offset
-        buf[:] = self.data[a:a + len(buf)]
-
     def writeblocks(self, block, buf, offset=None):
-        a = block * self.bs + (offset or 0)
         if self._spend():
+            a = block * self.bs + (offset or 0)
             half = len(buf) // 2
             self.data[a:a + half] = buf[:half]
             raise PowerCut()
-        self.data[a:a + len(buf)] = buf
+        super().writeblocks(block, buf, offset)
 
     def ioctl(self, op, arg):
-        if op == 4:
-            return self.n
-        if op == 5:
-            return self.bs
-        if op == 6:
-            if self._spend():
-                raise PowerCut()
-            a = arg * self.bs
-            self.data[a:a + self.bs] = b"\xff" * self.bs
-        return 0
+        if op == 6 and self._spend():
+            raise PowerCut()
+        return super().ioctl(op, arg)
 
 
 MOUNT = "/cut"
